@@ -1,0 +1,154 @@
+#pragma once
+
+// The typed form of alertrouter's YAML configuration. Plain data: no I/O, no behaviour beyond
+// what a value type needs. `config/loader.h` builds it from a file and validates it; `routing/`
+// compiles it into immutable lookup tables.
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <date/date.h>
+
+namespace alertrouter::config {
+
+// Where a value came from in its YAML file. 1-based; {0,0} when it was defaulted.
+struct position {
+  int line = 0;
+  int column = 0;
+};
+
+// Local wall-clock time in some time zone (a schedule's), at second resolution.
+using local_time = date::local_seconds;
+
+enum class matcher_op {
+  equal,      // =
+  not_equal,  // !=
+  regex,      // =~  (RE2, fully anchored)
+  not_regex,  // !~
+};
+
+// One Alertmanager-style label matcher, e.g. `severity=~"critical|task"`. `value` is unquoted
+// and unescaped. Regex syntax has been checked by the loader.
+struct matcher_spec {
+  std::string name;
+  matcher_op op = matcher_op::equal;
+  std::string value;
+  position where;
+};
+
+// How to reach a person, receiver or project. Empty strings are "not set".
+struct contact {
+  std::string webhook;
+  std::string email;
+  std::string irc;
+};
+
+struct person {
+  std::string name;
+  contact reach;
+  position where;
+};
+
+// A daily window in a schedule's time zone, as offsets from local midnight. `begin == end` is
+// rejected by the loader; `begin > end` wraps midnight ("15:00-03:00").
+struct daily_window {
+  std::chrono::seconds begin{0};
+  std::chrono::seconds end{0};
+};
+
+// One rotation: shifts start at `start + k*shift` on the schedule's wall clock; member k mod n.
+struct layer {
+  std::string name;  // defaults to "layer-N" (1-based) when not given
+  std::vector<std::string> members;
+  local_time start{};
+  std::chrono::seconds shift = std::chrono::hours(24 * 7);
+  std::optional<daily_window> active;
+  position where;
+};
+
+// `person` is on call for the half-open local interval [from, to).
+struct schedule_override {
+  std::string person;
+  local_time from{};
+  local_time to{};
+  position where;
+};
+
+struct schedule {
+  std::string name;
+  std::string timezone;  // IANA name; inherited from the top-level `timezone` when omitted
+  std::vector<layer> layers;
+  std::vector<schedule_override> overrides;
+  position where;
+};
+
+// A named destination that is not a person: a channel feed, a ticket queue, ...
+struct receiver {
+  std::string name;
+  contact reach;
+  position where;
+};
+
+// The contacts of one user (not team-owned) Cloud VPS project.
+struct project_contact {
+  std::string name;
+  contact reach;
+  position where;
+};
+
+enum class target_type {
+  schedule,  // `schedule:NAME`: whoever is on call in NAME
+  receiver,  // `receiver:NAME`
+  project,   // `project`: the contacts of the alert's own project
+};
+
+struct target {
+  target_type type = target_type::receiver;
+  std::string name;  // empty for target_type::project
+  position where;
+};
+
+struct route {
+  std::string name;
+  std::vector<matcher_spec> match;  // all must match; empty matches everything
+  std::vector<target> notify;
+  bool continue_matching = false;  // YAML key `continue`
+  position where;
+};
+
+struct ownership_config {
+  std::string label = "project";
+  std::vector<std::string> owned;
+  std::vector<std::string> owned_regex;       // fully anchored RE2 patterns
+  std::vector<matcher_spec> infrastructure;   // all must match an alert without `label`
+  position where;
+};
+
+struct dedup_config {
+  std::chrono::seconds retention = std::chrono::hours(24);
+  std::size_t max_incidents = 1'000'000;
+};
+
+// The whole file. Vectors keep the file's order (routes and overrides depend on it).
+struct config {
+  std::string source;  // the path it was read from, for messages
+  std::string listen = "127.0.0.1:9595";
+  std::string timezone = "UTC";
+  ownership_config ownership;
+  std::vector<person> people;
+  std::vector<schedule> schedules;
+  std::vector<receiver> receivers;
+  std::vector<project_contact> projects;
+  std::vector<route> routes;
+  dedup_config dedup;
+
+  const person* find_person(std::string_view name) const;
+  const schedule* find_schedule(std::string_view name) const;
+  const receiver* find_receiver(std::string_view name) const;
+  const project_contact* find_project(std::string_view name) const;
+};
+
+}  // namespace alertrouter::config

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace alertrouter::config {
+
+// Parses a duration as written in the configuration: one or more `<integer><unit>` terms with
+// units s, m, h, d, w (e.g. `30s`, `15m`, `2h`, `1d`, `1w`, `1h30m`). Nullopt on anything else,
+// on zero-length input and on overflow. Pure.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+// The inverse, in the largest exact units: 604800s -> "1w", 5400s -> "1h30m", 0 -> "0s".
+std::string format_duration(std::chrono::seconds d);
+
+}  // namespace alertrouter::config

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "routing/alert.h"
+#include "routing/ownership.h"
+
+namespace alertrouter::routing {
+
+// Someone or something a page went to. A resolve goes to exactly these, even after a handoff.
+struct paged_target {
+  config::target_type type = config::target_type::receiver;
+  std::string name;    // schedule / receiver / project name
+  std::string person;  // for schedule targets: who was on call and got the page
+  friend bool operator==(const paged_target&, const paged_target&) = default;
+};
+
+// One real problem: the life of a fingerprint from its first firing alert to its resolve.
+struct incident {
+  std::uint64_t id = 0;   // unique per table, increasing
+  fingerprint fp;
+  timestamp starts_at{};  // the alert's startsAt when the incident opened
+  timestamp opened_at{};  // when alertrouter saw it
+  std::optional<timestamp> closed_at;  // when the resolve arrived; nullopt while open
+  alert last;             // the latest accepted version of the alert
+  routing::ownership owner = routing::ownership::unowned;
+  std::vector<std::string> routes;  // names of the routes that matched
+  std::vector<paged_target> paged;
+
+  bool open() const { return !closed_at.has_value(); }
+};
+
+// What observing one alert did to the table.
+enum class observation {
+  opened,           // first firing alert of a new incident (or a re-fire after a resolve)
+  duplicate,        // firing repeat of an open incident, or a repeat resolve of a closed one
+  closed,           // resolve of an open incident
+  stale,            // firing alert not newer than the closed incident, or a resolve older than
+                    // the open incident: out of order, changes nothing
+  unknown_resolve,  // resolve for a fingerprint the table does not know: changes nothing
+};
+std::string_view to_string(observation o);
+
+// The dedup state. Single owner: not thread-safe; the daemon calls it from one strand.
+// An interface so a durable store can stand behind it later.
+class incident_table {
+ public:
+  virtual ~incident_table() = default;
+
+  // Applies one alert received at `now`. For `opened` and `closed` returns the incident (valid
+  // until the next mutating call); otherwise the incident concerned, if any.
+  struct result {
+    observation what;
+    const incident* subject = nullptr;
+  };
+  virtual result observe(const alert& a, ownership owner, timestamp now) = 0;
+
+  // Records the routes matched and the targets paged for an open incident (by id).
+  virtual void record_paged(std::uint64_t id, std::vector<std::string> routes,
+                            std::vector<paged_target> paged) = 0;
+
+  virtual const incident* find(fingerprint fp) const = 0;
+
+  // Drops closed incidents whose close is older than the retention. Returns how many.
+  virtual std::size_t expire(timestamp now) = 0;
+
+  virtual std::size_t open_count() const = 0;
+  virtual std::size_t size() const = 0;
+  // Incidents evicted because the table was full (closed first, then the oldest open).
+  virtual std::uint64_t evictions() const = 0;
+
+  virtual void for_each_open(const std::function<void(const incident&)>& f) const = 0;
+};
+
+// The in-memory table: a hash map by fingerprint plus an ordered index for eviction and
+// retention. `max_incidents` bounds its size: inserting beyond it evicts the oldest closed
+// incident, or if none is closed the oldest open one.
+class memory_incident_table final : public incident_table {
+ public:
+  memory_incident_table(std::chrono::seconds retention, std::size_t max_incidents);
+  ~memory_incident_table() override;
+
+  result observe(const alert& a, ownership owner, timestamp now) override;
+  void record_paged(std::uint64_t id, std::vector<std::string> routes,
+                    std::vector<paged_target> paged) override;
+  const incident* find(fingerprint fp) const override;
+  std::size_t expire(timestamp now) override;
+  std::size_t open_count() const override;
+  std::size_t size() const override;
+  std::uint64_t evictions() const override;
+  void for_each_open(const std::function<void(const incident&)>& f) const override;
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+}  // namespace alertrouter::routing

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "routing/incident.h"
+#include "routing/routing_table.h"
+#include "routing/webhook.h"
+
+namespace alertrouter::routing {
+
+enum class notification_kind { page, resolve };
+std::string_view to_string(notification_kind k);
+
+// One message to send to one target: every new incident for it (page) or every closed one
+// (resolve) from one webhook body.
+struct notification {
+  notification_kind kind = notification_kind::page;
+  paged_target target;
+  config::contact reach;             // where to send it (copied: outlives a reload)
+  std::vector<std::string> routes;   // names of the routes that led here, in first-seen order
+  std::vector<std::uint64_t> incident_ids;
+  std::vector<alert> alerts;         // parallel to incident_ids
+};
+
+// Things the daemon must count and log but that do not stop the rest of the plan.
+struct nobody_on_call {
+  std::string schedule;
+  std::string route;
+  fingerprint fp;
+};
+struct no_contact {  // a resolved target with nowhere to send (e.g. a project with no contacts)
+  paged_target target;
+  std::string route;
+  fingerprint fp;
+};
+struct blocked_target {  // a schedule target for a user-project alert: never pages the team
+  std::string schedule;
+  std::string route;
+  fingerprint fp;
+};
+
+struct plan_counts {
+  std::size_t received = 0;
+  std::size_t opened = 0;      // "new"
+  std::size_t duplicates = 0;
+  std::size_t closed = 0;      // "resolved"
+  std::size_t stale = 0;       // stale + unknown_resolve
+  std::size_t unrouted = 0;    // new incidents that matched no route
+};
+
+struct plan {
+  plan_counts counts;
+  std::vector<notification> notifications;  // pages first, then resolves; deterministic order
+  std::vector<nobody_on_call> nobody;
+  std::vector<no_contact> no_contacts;
+  std::vector<blocked_target> blocked;
+  std::vector<observation> observations;  // parallel to the webhook's alerts
+};
+
+// Turns one webhook body into the notifications it implies: classify (annotates each alert's
+// labels with `ownership`, normalises severity), dedup against `table`, route new incidents and
+// resolve the on-call person at `now`; closed incidents go back to whoever was paged. Mutates
+// `table` and `hook.alerts` (annotation). Deterministic for the same inputs. Same threading as
+// the table.
+plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& hook,
+               timestamp now);
+
+}  // namespace alertrouter::routing

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "config/config.h"
+#include "config/diagnostic.h"
+#include "routing/matcher.h"
+#include "routing/ownership.h"
+#include "routing/schedule.h"
+
+namespace alertrouter::routing {
+
+struct compiled_route {
+  const config::route* source = nullptr;  // points into routing_table::config()
+  std::vector<matcher> match;
+};
+
+// A target of a route resolved for one alert at one instant.
+struct resolved_target {
+  config::target_type type = config::target_type::receiver;
+  std::string name;                        // schedule / receiver / project name
+  std::string person;                      // schedule targets: who is on call ("" if nobody)
+  const config::contact* reach = nullptr;  // nullptr: nobody on call / no contacts configured
+};
+
+// Everything compiled from one configuration: the ownership classifier, the route list with its
+// matchers, the schedules, and contact lookups. Built once per (re)load and shared as
+// `shared_ptr<const routing_table>`; immutable, so any thread may read it while a reload builds
+// the next one.
+class routing_table {
+ public:
+  // Compiles a validated configuration. Errors (which validation should already have caught)
+  // come back as diagnostics with positions.
+  static std::variant<std::shared_ptr<const routing_table>, std::vector<config::diagnostic>>
+  compile(config::config c);
+
+  const config::config& config() const { return config_; }
+  const ownership_classifier& classifier() const { return classifier_; }
+  const std::vector<compiled_route>& routes() const { return routes_; }
+  const std::vector<schedule>& schedules() const { return schedules_; }
+  const schedule* find_schedule(std::string_view name) const;
+
+  // The routes an alert (already annotated with `ownership`) takes: in order, the first match,
+  // plus following matches while each matched route has `continue: true`.
+  std::vector<const compiled_route*> match(const label_set& labels) const;
+
+  // Resolves one target for an alert at `now`: schedule -> the person on call and their contact;
+  // receiver -> its contact; project -> the contacts of the alert's project label.
+  resolved_target resolve(const config::target& t, const label_set& labels, sys_seconds now) const;
+
+ private:
+  routing_table() = default;
+  config::config config_;
+  ownership_classifier classifier_ = placeholder_classifier();
+  std::vector<compiled_route> routes_;
+  std::vector<schedule> schedules_;
+  std::unordered_map<std::string, std::size_t> schedule_index_;
+  std::unordered_map<std::string, const config::contact*> people_;
+  std::unordered_map<std::string, const config::contact*> receivers_;
+  std::unordered_map<std::string, const config::contact*> projects_;
+
+  static ownership_classifier placeholder_classifier();
+};
+
+}  // namespace alertrouter::routing

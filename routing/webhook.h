@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "routing/alert.h"
+
+namespace alertrouter::routing {
+
+// Alertmanager's webhook payload, version "4". Unknown fields are ignored.
+struct webhook {
+  std::string version;
+  std::string group_key;
+  std::int64_t truncated_alerts = 0;
+  alert_status status = alert_status::firing;
+  std::string receiver;
+  label_set group_labels;
+  label_set common_labels;
+  label_set common_annotations;
+  std::string external_url;
+  std::vector<alert> alerts;
+};
+
+// Why a body was rejected. `field` is a JSON path such as `alerts[3].startsAt` ("" for the
+// document itself); `message` says what was wrong with it.
+struct decode_error {
+  std::string field;
+  std::string message;
+  std::string to_string() const;  // "alerts[3].startsAt: expected an RFC 3339 string"
+};
+
+// Decodes and validates one webhook body. Required: `alerts` (array), and per alert `status`
+// ("firing"|"resolved"), `labels` (object of strings), `startsAt` (RFC 3339). Optional fields
+// keep their defaults when absent or null; `fingerprint` is computed when absent and rejected
+// when malformed. Invalid UTF-8, nesting deeper than 32, or any wrong type is an error. Never
+// throws. Pure; safe from any thread.
+std::variant<webhook, decode_error> decode_webhook(std::string_view body);
+
+}  // namespace alertrouter::routing
