@@ -1,1 +1,24 @@
-// placeholder: to be written
+#include "config/diagnostic.h"
+
+#include <algorithm>
+
+namespace alertrouter::config {
+
+std::string diagnostic::to_string() const {
+  std::string out = file;
+  out += ':';
+  out += std::to_string(where.line);
+  out += ':';
+  out += std::to_string(where.column);
+  out += ": ";
+  if (level == severity::warning) out += "warning: ";
+  out += message;
+  return out;
+}
+
+bool has_errors(const std::vector<diagnostic>& diagnostics) {
+  return std::any_of(diagnostics.begin(), diagnostics.end(),
+                     [](const diagnostic& d) { return d.level == severity::error; });
+}
+
+}  // namespace alertrouter::config

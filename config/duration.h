@@ -8,11 +8,14 @@
 namespace alertrouter::config {
 
 // Parses a duration as written in the configuration: one or more `<integer><unit>` terms with
-// units s, m, h, d, w (e.g. `30s`, `15m`, `2h`, `1d`, `1w`, `1h30m`). Nullopt on anything else,
-// on zero-length input and on overflow. Pure.
+// units s, m, h, d, w (e.g. `30s`, `15m`, `2h`, `1d`, `1w`, `1h30m`). As in Prometheus, units
+// appear at most once and from largest to smallest (`30m1h` and `1m1m` are rejected, which
+// catches typos). Nullopt on anything else, on zero-length input, on a bare number and on
+// overflow. Pure.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
-// The inverse, in the largest exact units: 604800s -> "1w", 5400s -> "1h30m", 0 -> "0s".
+// The inverse, in the largest exact units: 604800s -> "1w", 5400s -> "1h30m", 0 -> "0s";
+// negative durations get a leading '-'. parse_duration(format_duration(d)) == d for d >= 0.
 std::string format_duration(std::chrono::seconds d);
 
 }  // namespace alertrouter::config

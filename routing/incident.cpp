@@ -1,1 +1,178 @@
-// placeholder: to be written
+#include "routing/incident.h"
+
+#include <algorithm>
+#include <list>
+#include <unordered_map>
+#include <utility>
+
+namespace alertrouter::routing {
+
+std::string_view to_string(observation o) {
+  switch (o) {
+    case observation::opened:
+      return "opened";
+    case observation::duplicate:
+      return "duplicate";
+    case observation::closed:
+      return "closed";
+    case observation::stale:
+      return "stale";
+    case observation::unknown_resolve:
+      return "unknown_resolve";
+  }
+  return "unknown";
+}
+
+namespace {
+
+struct entry;
+using order_list = std::list<entry*>;
+
+// One slot per fingerprint. The slot is reused when a closed incident re-fires, so a re-fire
+// moves the slot between the two lists without allocating a new map node.
+struct entry {
+  incident inc;
+  order_list::iterator pos;  // in open_order (while open) or closed_order (while closed)
+};
+
+}  // namespace
+
+struct memory_incident_table::state {
+  std::chrono::seconds retention;
+  std::size_t max_incidents;
+  std::uint64_t next_id = 1;
+  std::uint64_t evictions = 0;
+  // unordered_map never moves its nodes, so entry* stays valid until the entry is erased.
+  std::unordered_map<fingerprint, entry, fingerprint_hash> by_fp;
+  std::unordered_map<std::uint64_t, entry*> by_id;
+  order_list open_order;    // by id: ids increase, so push_back keeps it sorted
+  order_list closed_order;  // by (closed_at, id)
+
+  // Inserts `e` (just closed) into closed_order. `now` normally does not go backwards, so the
+  // right place is at the end and the loop does not run.
+  void link_closed(entry* e) {
+    auto where = closed_order.end();
+    while (where != closed_order.begin()) {
+      auto prev = std::prev(where);
+      if (*(*prev)->inc.closed_at <= *e->inc.closed_at) break;
+      where = prev;
+    }
+    // splice keeps e->pos valid; it now points into closed_order.
+    closed_order.splice(where, open_order, e->pos);
+  }
+
+  void erase(entry* e) {
+    (e->inc.open() ? open_order : closed_order).erase(e->pos);
+    by_id.erase(e->inc.id);
+    const fingerprint fp = e->inc.fp;  // a copy: the key must outlive the node it destroys
+    by_fp.erase(fp);
+  }
+
+  void evict_one() {
+    order_list& victims = closed_order.empty() ? open_order : closed_order;
+    erase(victims.front());
+    ++evictions;
+  }
+
+  // Starts a new incident in slot `e` (fresh or reused). The caller has linked e->pos into
+  // open_order already.
+  void start(entry* e, const alert& a, ownership owner, timestamp now) {
+    incident& inc = e->inc;
+    inc.id = next_id++;
+    inc.fp = a.fp;
+    inc.starts_at = a.starts_at;
+    inc.opened_at = now;
+    inc.closed_at.reset();
+    inc.last = a;
+    inc.owner = owner;
+    inc.routes.clear();
+    inc.paged.clear();
+    by_id.emplace(inc.id, e);
+  }
+};
+
+memory_incident_table::memory_incident_table(std::chrono::seconds retention,
+                                             std::size_t max_incidents)
+    : state_(std::make_unique<state>()) {
+  state_->retention = retention;
+  state_->max_incidents = std::max<std::size_t>(max_incidents, 1);
+}
+
+memory_incident_table::~memory_incident_table() = default;
+
+incident_table::result memory_incident_table::observe(const alert& a, ownership owner,
+                                                      timestamp now) {
+  state& s = *state_;
+  auto it = s.by_fp.find(a.fp);
+
+  if (it == s.by_fp.end()) {
+    if (a.status == alert_status::resolved) return {observation::unknown_resolve, nullptr};
+    if (s.by_fp.size() >= s.max_incidents) s.evict_one();
+    entry* e = &s.by_fp.try_emplace(a.fp).first->second;
+    e->pos = s.open_order.insert(s.open_order.end(), e);
+    s.start(e, a, owner, now);
+    return {observation::opened, &e->inc};
+  }
+
+  entry* e = &it->second;
+  incident& inc = e->inc;
+  if (a.status == alert_status::firing) {
+    if (inc.open()) return {observation::duplicate, &inc};
+    // Only a later occurrence re-opens: Alertmanager keeps startsAt across resends, so an equal or
+    // older startsAt is a delayed copy of the incident that was already resolved.
+    if (a.starts_at <= inc.starts_at) return {observation::stale, &inc};
+    s.by_id.erase(inc.id);
+    s.open_order.splice(s.open_order.end(), s.closed_order, e->pos);
+    s.start(e, a, owner, now);
+    return {observation::opened, &inc};
+  }
+
+  // Resolved.
+  if (!inc.open()) {
+    if (a.starts_at == inc.starts_at) return {observation::duplicate, &inc};
+    if (a.starts_at < inc.starts_at) return {observation::stale, &inc};
+    return {observation::unknown_resolve, nullptr};
+  }
+  // A resolve older than the open incident belongs to an earlier occurrence that arrived late.
+  if (a.starts_at < inc.starts_at) return {observation::stale, &inc};
+  inc.closed_at = now;
+  inc.last = a;
+  s.link_closed(e);
+  return {observation::closed, &inc};
+}
+
+void memory_incident_table::record_paged(std::uint64_t id, std::vector<std::string> routes,
+                                         std::vector<paged_target> paged) {
+  auto it = state_->by_id.find(id);
+  if (it == state_->by_id.end()) return;
+  it->second->inc.routes = std::move(routes);
+  it->second->inc.paged = std::move(paged);
+}
+
+const incident* memory_incident_table::find(fingerprint fp) const {
+  auto it = state_->by_fp.find(fp);
+  return it == state_->by_fp.end() ? nullptr : &it->second.inc;
+}
+
+std::size_t memory_incident_table::expire(timestamp now) {
+  state& s = *state_;
+  const timestamp cutoff = now - s.retention;
+  std::size_t dropped = 0;
+  while (!s.closed_order.empty() && *s.closed_order.front()->inc.closed_at < cutoff) {
+    s.erase(s.closed_order.front());
+    ++dropped;
+  }
+  return dropped;
+}
+
+std::size_t memory_incident_table::open_count() const { return state_->open_order.size(); }
+
+std::size_t memory_incident_table::size() const { return state_->by_fp.size(); }
+
+std::uint64_t memory_incident_table::evictions() const { return state_->evictions; }
+
+void memory_incident_table::for_each_open(const std::function<void(const incident&)>& f) const {
+  for (const entry* e : state_->open_order) f(e->inc);
+}
+
+}  // namespace alertrouter::routing

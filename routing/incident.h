@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,20 +55,24 @@ class incident_table {
   virtual ~incident_table() = default;
 
   // Applies one alert received at `now`. For `opened` and `closed` returns the incident (valid
-  // until the next mutating call); otherwise the incident concerned, if any.
+  // until the next mutating call); otherwise the incident concerned, if any (nullptr for
+  // unknown_resolve). A resolve of a closed incident is a duplicate when its startsAt equals the
+  // incident's, stale when older, and unknown_resolve when newer (a firing we never saw).
+  // A duplicate changes nothing, not even `last`, and does not allocate.
   struct result {
     observation what;
     const incident* subject = nullptr;
   };
   virtual result observe(const alert& a, ownership owner, timestamp now) = 0;
 
-  // Records the routes matched and the targets paged for an open incident (by id).
+  // Records the routes matched and the targets paged for an incident (by id), replacing what was
+  // recorded before. Unknown ids (expired or evicted) are ignored.
   virtual void record_paged(std::uint64_t id, std::vector<std::string> routes,
                             std::vector<paged_target> paged) = 0;
 
   virtual const incident* find(fingerprint fp) const = 0;
 
-  // Drops closed incidents whose close is older than the retention. Returns how many.
+  // Drops closed incidents closed before `now - retention`. Returns how many.
   virtual std::size_t expire(timestamp now) = 0;
 
   virtual std::size_t open_count() const = 0;
@@ -74,14 +80,18 @@ class incident_table {
   // Incidents evicted because the table was full (closed first, then the oldest open).
   virtual std::uint64_t evictions() const = 0;
 
+  // Calls `f` for every open incident, oldest (lowest id) first. `f` must not mutate the table.
   virtual void for_each_open(const std::function<void(const incident&)>& f) const = 0;
 };
 
 // The in-memory table: a hash map by fingerprint plus an ordered index for eviction and
 // retention. `max_incidents` bounds its size: inserting beyond it evicts the oldest closed
-// incident, or if none is closed the oldest open one.
+// incident (by close time), or if none is closed the oldest open one (by id). Observing a known
+// fingerprint is one hash lookup; opening and closing are amortised O(1) when `now` does not go
+// backwards (O(closed incidents younger than now) when it does).
 class memory_incident_table final : public incident_table {
  public:
+  // `max_incidents` of 0 is treated as 1.
   memory_incident_table(std::chrono::seconds retention, std::size_t max_incidents);
   ~memory_incident_table() override;
 

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,13 +36,15 @@ struct resolved_target {
 // the next one.
 class routing_table {
  public:
-  // Compiles a validated configuration. Errors (which validation should already have caught)
-  // come back as diagnostics with positions.
+  // Compiles a validated configuration. Errors (which validation should already have caught:
+  // bad regexes, unknown time zones, empty layers, references to unknown people, schedules or
+  // receivers) come back as diagnostics naming `c.source` and the offending node's position;
+  // every error is reported, not only the first. Never throws on bad input.
   static std::variant<std::shared_ptr<const routing_table>, std::vector<config::diagnostic>>
   compile(config::config c);
 
   const config::config& config() const { return config_; }
-  const ownership_classifier& classifier() const { return classifier_; }
+  const ownership_classifier& classifier() const { return *classifier_; }
   const std::vector<compiled_route>& routes() const { return routes_; }
   const std::vector<schedule>& schedules() const { return schedules_; }
   const schedule* find_schedule(std::string_view name) const;
@@ -50,21 +54,38 @@ class routing_table {
   std::vector<const compiled_route*> match(const label_set& labels) const;
 
   // Resolves one target for an alert at `now`: schedule -> the person on call and their contact;
-  // receiver -> its contact; project -> the contacts of the alert's project label.
+  // receiver -> its contact; project -> the contacts of the alert's project label (the label
+  // named by config().ownership.label; `name` is then the project). `reach` is nullptr when
+  // nobody is on call, the name is unknown, or no contacts are configured.
   resolved_target resolve(const config::target& t, const label_set& labels, sys_seconds now) const;
 
+  // Contact lookups by name; nullptr when the name is not in the configuration. Pointers live
+  // as long as the table.
+  const config::contact* person_contact(std::string_view name) const;
+  const config::contact* receiver_contact(std::string_view name) const;
+  const config::contact* project_contact(std::string_view name) const;
+
  private:
+  // Lets the maps below be searched with a string_view without building a std::string.
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  template <typename V>
+  using by_name = std::unordered_map<std::string, V, name_hash, std::equal_to<>>;
+
   routing_table() = default;
   config::config config_;
-  ownership_classifier classifier_ = placeholder_classifier();
+  std::optional<ownership_classifier> classifier_;  // always set once compile() succeeds
   std::vector<compiled_route> routes_;
   std::vector<schedule> schedules_;
-  std::unordered_map<std::string, std::size_t> schedule_index_;
-  std::unordered_map<std::string, const config::contact*> people_;
-  std::unordered_map<std::string, const config::contact*> receivers_;
-  std::unordered_map<std::string, const config::contact*> projects_;
-
-  static ownership_classifier placeholder_classifier();
+  by_name<std::size_t> schedule_index_;
+  // Only names with at least one contact set; the pointers point into config_.
+  by_name<const config::contact*> people_;
+  by_name<const config::contact*> receivers_;
+  by_name<const config::contact*> projects_;
 };
 
 }  // namespace alertrouter::routing
