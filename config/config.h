@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <date/date.h>
@@ -145,6 +146,8 @@ struct config {
   std::vector<route> routes;
   dedup_config dedup;
 
+  // Lookups by name; nullptr when absent. The pointer is valid while this config is alive and
+  // its vectors are not modified.
   const person* find_person(std::string_view name) const;
   const schedule* find_schedule(std::string_view name) const;
   const receiver* find_receiver(std::string_view name) const;

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +21,7 @@ class label_set {
   label_set() = default;
   // Takes labels in any order; a later duplicate name replaces an earlier one.
   explicit label_set(std::vector<label> labels);
+  label_set(std::initializer_list<label> labels) : label_set(std::vector<label>(labels)) {}
 
   // The value of `name`, or "" when absent (Alertmanager: a missing label equals "").
   std::string_view get(std::string_view name) const;

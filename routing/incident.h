@@ -24,12 +24,12 @@ struct paged_target {
 
 // One real problem: the life of a fingerprint from its first firing alert to its resolve.
 struct incident {
-  std::uint64_t id = 0;   // unique per table, increasing
+  std::uint64_t id = 0;  // unique per table, increasing
   fingerprint fp;
-  timestamp starts_at{};  // the alert's startsAt when the incident opened
-  timestamp opened_at{};  // when alertrouter saw it
+  timestamp starts_at{};               // the alert's startsAt when the incident opened
+  timestamp opened_at{};               // when alertrouter saw it
   std::optional<timestamp> closed_at;  // when the resolve arrived; nullopt while open
-  alert last;             // the latest accepted version of the alert
+  alert last;                          // the latest accepted version of the alert
   routing::ownership owner = routing::ownership::unowned;
   std::vector<std::string> routes;  // names of the routes that matched
   std::vector<paged_target> paged;

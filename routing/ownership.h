@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,8 +47,15 @@ class ownership_classifier {
 
  private:
   ownership_classifier() = default;
+  // Heterogeneous lookup so classify() can probe with the label's string_view.
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
   std::string label_;
-  std::unordered_set<std::string> owned_;
+  std::unordered_set<std::string, string_hash, std::equal_to<>> owned_;
   std::shared_ptr<const re2::RE2> owned_regex_;  // alternation of all patterns, anchored
   std::vector<matcher> infrastructure_;
 };

@@ -19,10 +19,10 @@ std::string_view to_string(notification_kind k);
 struct notification {
   notification_kind kind = notification_kind::page;
   paged_target target;
-  config::contact reach;             // where to send it (copied: outlives a reload)
-  std::vector<std::string> routes;   // names of the routes that led here, in first-seen order
+  config::contact reach;            // where to send it (copied: outlives a reload)
+  std::vector<std::string> routes;  // names of the routes that led here, in first-seen order
   std::vector<std::uint64_t> incident_ids;
-  std::vector<alert> alerts;         // parallel to incident_ids
+  std::vector<alert> alerts;  // parallel to incident_ids
 };
 
 // Things the daemon must count and log but that do not stop the rest of the plan.
@@ -44,11 +44,11 @@ struct blocked_target {  // a schedule target for a user-project alert: never pa
 
 struct plan_counts {
   std::size_t received = 0;
-  std::size_t opened = 0;      // "new"
+  std::size_t opened = 0;  // "new"
   std::size_t duplicates = 0;
-  std::size_t closed = 0;      // "resolved"
-  std::size_t stale = 0;       // stale + unknown_resolve
-  std::size_t unrouted = 0;    // new incidents that matched no route
+  std::size_t closed = 0;    // "resolved"
+  std::size_t stale = 0;     // stale + unknown_resolve
+  std::size_t unrouted = 0;  // new incidents that matched no route
 };
 
 struct plan {
@@ -65,7 +65,6 @@ struct plan {
 // resolve the on-call person at `now`; closed incidents go back to whoever was paged. Mutates
 // `table` and `hook.alerts` (annotation). Deterministic for the same inputs. Same threading as
 // the table.
-plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& hook,
-               timestamp now);
+plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& hook, timestamp now);
 
 }  // namespace alertrouter::routing

@@ -40,7 +40,7 @@ routing_table::compile(config::config c) {
 
   auto classifier = ownership_classifier::compile(cfg.ownership);
   if (auto* message = std::get_if<std::string>(&classifier)) {
-    fail(cfg.ownership.where, "ownership: " + *message);
+    fail(cfg.ownership.where, *message);  // already names the field
   } else {
     t->classifier_.emplace(std::move(std::get<ownership_classifier>(classifier)));
   }
@@ -75,7 +75,7 @@ routing_table::compile(config::config c) {
     }
     auto compiled = schedule::compile(s);
     if (auto* message = std::get_if<std::string>(&compiled)) {
-      fail(s.where, "schedule " + s.name + ": " + *message);
+      fail(s.where, *message);  // already names the schedule
       continue;
     }
     t->schedule_index_.emplace(s.name, t->schedules_.size());
@@ -98,13 +98,13 @@ routing_table::compile(config::config c) {
       }
     }
     for (const config::target& target : r.notify) {
-      const bool known = target.type == config::target_type::project ||
-                         (target.type == config::target_type::schedule
-                              ? schedule_names.contains(target.name)
-                              : receiver_names.contains(target.name));
+      const bool known =
+          target.type == config::target_type::project ||
+          (target.type == config::target_type::schedule ? schedule_names.contains(target.name)
+                                                        : receiver_names.contains(target.name));
       if (!known) {
-        fail(target.where, "route " + r.name + ": unknown " +
-                               std::string(type_name(target.type)) + " \"" + target.name + "\"");
+        fail(target.where, "route " + r.name + ": unknown " + std::string(type_name(target.type)) +
+                               " \"" + target.name + "\"");
       }
     }
     t->routes_.push_back(std::move(out));

@@ -21,5 +21,10 @@ std::optional<timestamp> parse_rfc3339(std::string_view text);
 // `2026-01-07T16:00:00Z` (seconds) / `2026-01-07T16:00:00.123456Z` (when sub-second part != 0).
 std::string format_rfc3339(sys_seconds t);
 std::string format_rfc3339(timestamp t);
+// Any other precision (sys_days, hours, nanoseconds, ...): floored to microseconds.
+template <class Duration>
+std::string format_rfc3339(std::chrono::sys_time<Duration> t) {
+  return format_rfc3339(std::chrono::floor<std::chrono::microseconds>(t));
+}
 
 }  // namespace alertrouter::routing

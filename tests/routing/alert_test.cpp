@@ -1,1 +1,140 @@
-// placeholder: to be written
+#include "routing/alert.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace alertrouter::routing {
+namespace {
+
+std::vector<label_set::label> labels_of(const label_set& s) { return {s.begin(), s.end()}; }
+
+TEST(LabelSet, SortsByNameAndKeepsLastDuplicate) {
+  const label_set s({{"team", "wmcs"},
+                     {"alertname", "CephClusterInError"},
+                     {"severity", "warning"},
+                     {"instance", "cloudvirt1031:9100"},
+                     {"severity", "page"}});
+  const std::vector<label_set::label> want = {{"alertname", "CephClusterInError"},
+                                              {"instance", "cloudvirt1031:9100"},
+                                              {"severity", "page"},
+                                              {"team", "wmcs"}};
+  EXPECT_EQ(labels_of(s), want);
+  EXPECT_EQ(s.size(), 4u);
+}
+
+TEST(LabelSet, SortedInputIsKeptAsIs) {
+  const std::vector<label_set::label> sorted = {{"a", "1"}, {"b", "2"}, {"c", "3"}};
+  EXPECT_EQ(labels_of(label_set(sorted)), sorted);
+}
+
+TEST(LabelSet, ManyDuplicatesOfOneName) {
+  const label_set s({{"x", "1"}, {"a", "0"}, {"x", "2"}, {"x", "3"}});
+  const std::vector<label_set::label> want = {{"a", "0"}, {"x", "3"}};
+  EXPECT_EQ(labels_of(s), want);
+}
+
+TEST(LabelSet, GetAndContains) {
+  const label_set s({{"project", "tools"}, {"empty", ""}});
+  EXPECT_EQ(s.get("project"), "tools");
+  EXPECT_TRUE(s.contains("project"));
+  // A missing label reads as "" (Alertmanager), but contains() tells them apart.
+  EXPECT_EQ(s.get("severity"), "");
+  EXPECT_FALSE(s.contains("severity"));
+  EXPECT_EQ(s.get("empty"), "");
+  EXPECT_TRUE(s.contains("empty"));
+  EXPECT_FALSE(s.contains("proj"));
+  EXPECT_FALSE(s.contains("projects"));
+  EXPECT_TRUE(label_set().empty());
+  EXPECT_EQ(label_set().get("anything"), "");
+}
+
+TEST(LabelSet, SetInsertsInOrderOrReplaces) {
+  label_set s({{"b", "2"}});
+  s.set("c", "3");
+  s.set("a", "1");
+  s.set("b", "two");
+  const std::vector<label_set::label> want = {{"a", "1"}, {"b", "two"}, {"c", "3"}};
+  EXPECT_EQ(labels_of(s), want);
+}
+
+TEST(LabelSet, EqualityIgnoresInputOrder) {
+  EXPECT_EQ(label_set({{"a", "1"}, {"b", "2"}}), label_set({{"b", "2"}, {"a", "1"}}));
+  EXPECT_NE(label_set({{"a", "1"}}), label_set({{"a", "2"}}));
+}
+
+// Expected values are copied from prometheus/common model/signature_test.go
+// (TestLabelsToSignature, TestMetricToFingerprint and the BenchmarkLabelToSignature* cases),
+// the functions behind Alertmanager's alert fingerprint (LabelSet.Fingerprint).
+struct known_case {
+  std::vector<label_set::label> labels;
+  std::uint64_t want;
+};
+
+TEST(Fingerprint, MatchesPrometheusKnownValues) {
+  const known_case cases[] = {
+      {{}, 14695981039346656037ULL},
+      {{{"name", "garland, briggs"}, {"fear", "love is not enough"}}, 5799056148416392346ULL},
+      {{{"first-label", "first-label-value"}}, 5146282821936882169ULL},
+      {{{"first-label", "first-label-value"}, {"second-label", "second-label-value"}},
+       3195800080984914717ULL},
+      {{{"first-label", "first-label-value"},
+        {"second-label", "second-label-value"},
+        {"third-label", "third-label-value"}},
+       13843036195897128121ULL},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(compute_fingerprint(label_set(c.labels)).value, c.want) << to_hex({c.want});
+  }
+}
+
+TEST(Fingerprint, EmptySetIsFnvOffsetBasis) {
+  EXPECT_EQ(to_hex(compute_fingerprint(label_set())), "cbf29ce484222325");
+}
+
+TEST(Fingerprint, IndependentOfInputOrder) {
+  const label_set a({{"alertname", "ToolforgeKubernetesNodeNotReady"}, {"project", "tools"}});
+  const label_set b({{"project", "tools"}, {"alertname", "ToolforgeKubernetesNodeNotReady"}});
+  EXPECT_EQ(compute_fingerprint(a), compute_fingerprint(b));
+}
+
+TEST(Fingerprint, SeparatorKeepsNameValueBoundaries) {
+  // Same concatenated bytes, different labels: the 0xFF separators must tell them apart.
+  EXPECT_NE(compute_fingerprint(label_set({{"ab", "c"}})),
+            compute_fingerprint(label_set({{"a", "bc"}})));
+  EXPECT_NE(compute_fingerprint(label_set({{"a", ""}})), compute_fingerprint(label_set()));
+  EXPECT_NE(compute_fingerprint(label_set({{"a", "1"}, {"b", "2"}})),
+            compute_fingerprint(label_set({{"a", "1b"}})));
+}
+
+TEST(Fingerprint, HexFormatting) {
+  EXPECT_EQ(to_hex({0}), "0000000000000000");
+  EXPECT_EQ(to_hex({0xabcULL}), "0000000000000abc");
+  EXPECT_EQ(to_hex({0xffffffffffffffffULL}), "ffffffffffffffff");
+  EXPECT_EQ(to_hex({5799056148416392346ULL}), "507a62d79ee76c9a");
+}
+
+TEST(Fingerprint, ParseAcceptsOneToSixteenHexDigits) {
+  EXPECT_EQ(parse_fingerprint("0"), fingerprint{0});
+  EXPECT_EQ(parse_fingerprint("abc"), fingerprint{0xabc});
+  EXPECT_EQ(parse_fingerprint("ABCdef"), fingerprint{0xabcdef});
+  EXPECT_EQ(parse_fingerprint("cbf29ce484222325"), fingerprint{14695981039346656037ULL});
+  EXPECT_EQ(parse_fingerprint("FFFFFFFFFFFFFFFF"), fingerprint{0xffffffffffffffffULL});
+  const fingerprint fp{5146282821936882169ULL};
+  EXPECT_EQ(parse_fingerprint(to_hex(fp)), fp);
+}
+
+TEST(Fingerprint, ParseRejectsMalformed) {
+  for (const char* bad : {"", "g", "0x12", "12345678901234567", " 1", "1 ", "-1", "+1", "12.3"}) {
+    EXPECT_FALSE(parse_fingerprint(bad).has_value()) << bad;
+  }
+}
+
+TEST(AlertStatus, ToString) {
+  EXPECT_EQ(to_string(alert_status::firing), "firing");
+  EXPECT_EQ(to_string(alert_status::resolved), "resolved");
+}
+
+}  // namespace
+}  // namespace alertrouter::routing

@@ -1,1 +1,432 @@
-// placeholder: to be written
+#include "routing/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace alertrouter::routing {
+namespace {
+
+using namespace std::chrono_literals;
+using config::matcher_op;
+using config::target_type;
+
+config::matcher_spec m(std::string name, matcher_op op, std::string value) {
+  return {std::move(name), op, std::move(value), {}};
+}
+
+timestamp utc(int y, unsigned mo, unsigned d, int h = 0, int min = 0) {
+  return timestamp{date::sys_days{date::year{y} / date::month{mo} / date::day{d}}} +
+         std::chrono::hours(h) + std::chrono::minutes(min);
+}
+
+config::route route(std::string name, std::vector<config::matcher_spec> match,
+                    std::vector<config::target> notify, bool cont = false) {
+  config::route r;
+  r.name = std::move(name);
+  r.match = std::move(match);
+  r.notify = std::move(notify);
+  r.continue_matching = cont;
+  return r;
+}
+
+// The example, cut down. `oncall` is a weekly UTC rotation (alice, bob) handing off on
+// Wednesdays at 16:00 from 2026-01-07; `clinic` starts only in 2027 (nobody on call before).
+config::config example() {
+  config::config c;
+  c.source = "test.yaml";
+  c.ownership.label = "project";
+  c.ownership.owned = {"tools", "admin"};
+  c.ownership.infrastructure = {m("team", matcher_op::equal, "wmcs")};
+  c.people = {
+      {"alice", {"http://hooks/alice", "", ""}, {}},
+      {"bob", {"http://hooks/bob", "", ""}, {}},
+      {"carol", {"http://hooks/carol", "", ""}, {}},
+  };
+  config::schedule oncall;
+  oncall.name = "oncall";
+  oncall.timezone = "UTC";
+  oncall.layers.push_back({"weekly",
+                           {"alice", "bob"},
+                           config::local_time{date::local_days{date::year{2026} / 1 / 7}} + 16h,
+                           24h * 7,
+                           {},
+                           {}});
+  config::schedule clinic;
+  clinic.name = "clinic";
+  clinic.timezone = "UTC";
+  clinic.layers.push_back({"weekly",
+                           {"carol"},
+                           config::local_time{date::local_days{date::year{2027} / 1 / 1}},
+                           24h * 7,
+                           {},
+                           {}});
+  c.schedules = {oncall, clinic};
+  c.receivers = {{"cloud-feed", {"http://hooks/feed", "", ""}, {}}};
+  c.projects = {{"deployment-prep", {"http://hooks/dp", "", ""}, {}}};
+  c.routes = {
+      route("owned-page",
+            {m("ownership", matcher_op::equal, "owned"), m("severity", matcher_op::equal, "page")},
+            {{target_type::schedule, "oncall", {}}, {target_type::receiver, "cloud-feed", {}}}),
+      route("owned-critical",
+            {m("ownership", matcher_op::equal, "owned"),
+             m("severity", matcher_op::equal, "critical")},
+            {{target_type::schedule, "clinic", {}}, {target_type::receiver, "cloud-feed", {}}}),
+      route("user-projects", {m("ownership", matcher_op::equal, "user")},
+            {{target_type::project, "", {}}}),
+      route("fallback", {}, {{target_type::receiver, "cloud-feed", {}}}),
+  };
+  return c;
+}
+
+std::shared_ptr<const routing_table> compile(config::config c) {
+  auto r = routing_table::compile(std::move(c));
+  if (auto* d = std::get_if<std::vector<config::diagnostic>>(&r)) {
+    ADD_FAILURE() << "compile failed: " << (d->empty() ? "" : d->front().message);
+    return nullptr;
+  }
+  return std::get<std::shared_ptr<const routing_table>>(r);
+}
+
+alert make_alert(alert_status status, std::initializer_list<label_set::label> labels,
+                 timestamp starts_at) {
+  alert a;
+  a.status = status;
+  a.labels = label_set(std::vector<label_set::label>(labels));
+  a.starts_at = starts_at;
+  a.fp = compute_fingerprint(a.labels);
+  return a;
+}
+
+const timestamp started = utc(2026, 1, 8, 9);
+
+alert page_alert(std::string instance, std::string project = "tools",
+                 alert_status status = alert_status::firing) {
+  return make_alert(status,
+                    {{"alertname", "InstanceDown"},
+                     {"instance", instance},
+                     {"project", project},
+                     {"severity", "page"}},
+                    started);
+}
+
+webhook body(std::vector<alert> alerts) {
+  webhook w;
+  w.version = "4";
+  w.alerts = std::move(alerts);
+  return w;
+}
+
+// The first notification for (kind, type, name), or nullptr.
+const notification* find(const plan& p, notification_kind kind, target_type type,
+                         std::string_view name) {
+  for (const notification& n : p.notifications) {
+    if (n.kind == kind && n.target.type == type && n.target.name == name) return &n;
+  }
+  return nullptr;
+}
+
+class planner_test : public ::testing::Test {
+ protected:
+  std::shared_ptr<const routing_table> cfg_ = compile(example());
+  memory_incident_table table_{24h, 1000};
+
+  plan run(std::vector<alert> alerts, timestamp now) {
+    webhook w = body(std::move(alerts));
+    return make_plan(*cfg_, table_, w, now);
+  }
+};
+
+TEST_F(planner_test, owned_page_alerts_page_the_person_on_call_and_the_receiver) {
+  const alert infra = make_alert(
+      alert_status::firing,
+      {{"alertname", "CephDown"}, {"team", "wmcs"}, {"severity", "page"}, {"cluster", "eqiad"}},
+      started);
+  const plan p = run({page_alert("tools-db-1"), infra}, utc(2026, 1, 8, 10));
+
+  EXPECT_EQ(p.counts.received, 2u);
+  EXPECT_EQ(p.counts.opened, 2u);
+  EXPECT_EQ(p.counts.duplicates, 0u);
+  EXPECT_EQ(p.observations, (std::vector<observation>{observation::opened, observation::opened}));
+  ASSERT_EQ(p.notifications.size(), 2u);
+
+  const notification& person = p.notifications[0];  // first target of the first route
+  EXPECT_EQ(person.kind, notification_kind::page);
+  EXPECT_EQ(person.target, (paged_target{target_type::schedule, "oncall", "alice"}));
+  EXPECT_EQ(person.reach.webhook, "http://hooks/alice");
+  EXPECT_EQ(person.routes, std::vector<std::string>{"owned-page"});
+  ASSERT_EQ(person.alerts.size(), 2u);
+  ASSERT_EQ(person.incident_ids.size(), 2u);
+  EXPECT_NE(person.incident_ids[0], person.incident_ids[1]);
+  EXPECT_EQ(person.alerts[0].labels.get("instance"), "tools-db-1");
+  EXPECT_EQ(person.alerts[0].labels.get("ownership"), "owned");  // annotated before routing
+  EXPECT_EQ(person.alerts[1].labels.get("alertname"), "CephDown");
+
+  const notification& feed = p.notifications[1];
+  EXPECT_EQ(feed.target, (paged_target{target_type::receiver, "cloud-feed", ""}));
+  EXPECT_EQ(feed.reach.webhook, "http://hooks/feed");
+  EXPECT_EQ(feed.incident_ids, person.incident_ids);
+
+  EXPECT_TRUE(p.nobody.empty());
+  EXPECT_TRUE(p.no_contacts.empty());
+  EXPECT_TRUE(p.blocked.empty());
+
+  // The table remembers who was paged, for the resolve.
+  const incident* inc = table_.find(page_alert("tools-db-1").fp);
+  ASSERT_NE(inc, nullptr);
+  EXPECT_EQ(inc->routes, std::vector<std::string>{"owned-page"});
+  EXPECT_EQ(inc->paged, (std::vector<paged_target>{person.target, feed.target}));
+}
+
+TEST_F(planner_test, user_project_page_goes_only_to_the_project_contacts) {
+  const plan p = run({page_alert("deployment-prep-db-1", "deployment-prep")}, started);
+  ASSERT_EQ(p.notifications.size(), 1u);
+  EXPECT_EQ(p.notifications[0].target, (paged_target{target_type::project, "deployment-prep", ""}));
+  EXPECT_EQ(p.notifications[0].reach.webhook, "http://hooks/dp");
+  EXPECT_EQ(p.notifications[0].alerts[0].labels.get("ownership"), "user");
+  EXPECT_TRUE(p.blocked.empty());
+}
+
+TEST_F(planner_test, a_misconfigured_route_never_pages_the_team_for_a_user_project) {
+  config::config c = example();
+  // Pages on severity alone, forgetting ownership.
+  c.routes.insert(c.routes.begin(), route("any-page", {m("severity", matcher_op::equal, "page")},
+                                          {{target_type::schedule, "oncall", {}},
+                                           {target_type::receiver, "cloud-feed", {}}}));
+  cfg_ = compile(std::move(c));
+  ASSERT_NE(cfg_, nullptr);
+
+  const alert a = page_alert("deployment-prep-db-1", "deployment-prep");
+  const plan p = run({a}, started);
+  ASSERT_EQ(p.blocked.size(), 1u);
+  EXPECT_EQ(p.blocked[0].schedule, "oncall");
+  EXPECT_EQ(p.blocked[0].route, "any-page");
+  EXPECT_EQ(p.blocked[0].fp, a.fp);
+  ASSERT_EQ(p.notifications.size(), 1u);  // the route's other target still gets it
+  EXPECT_EQ(p.notifications[0].target.type, target_type::receiver);
+  for (const paged_target& t : table_.find(a.fp)->paged) {
+    EXPECT_NE(t.type, target_type::schedule);
+  }
+}
+
+TEST_F(planner_test, resending_the_same_body_sends_nothing) {
+  const std::vector<alert> alerts = {page_alert("tools-db-1"), page_alert("tools-db-2")};
+  const plan first = run(alerts, started);
+  ASSERT_EQ(first.counts.opened, 2u);
+
+  for (int resend = 1; resend <= 3; ++resend) {
+    const plan again = run(alerts, started + resend * 5min);
+    EXPECT_TRUE(again.notifications.empty());
+    EXPECT_EQ(again.counts.received, 2u);
+    EXPECT_EQ(again.counts.duplicates, 2u);
+    EXPECT_EQ(again.counts.opened, 0u);
+    EXPECT_EQ(again.observations,
+              (std::vector<observation>{observation::duplicate, observation::duplicate}));
+  }
+}
+
+TEST_F(planner_test, the_same_fingerprint_twice_in_one_body_pages_once) {
+  const plan p = run({page_alert("tools-db-1"), page_alert("tools-db-1")}, started);
+  EXPECT_EQ(p.counts.opened, 1u);
+  EXPECT_EQ(p.counts.duplicates, 1u);
+  ASSERT_EQ(p.notifications.size(), 2u);
+  EXPECT_EQ(p.notifications[0].alerts.size(), 1u);
+}
+
+TEST_F(planner_test, resolve_after_a_handoff_goes_to_the_person_originally_paged) {
+  // alice is on call until Wednesday 2026-01-14 16:00, bob after.
+  const plan paged = run({page_alert("tools-db-1")}, utc(2026, 1, 14, 15));
+  ASSERT_FALSE(paged.notifications.empty());
+  EXPECT_EQ(paged.notifications[0].target.person, "alice");
+
+  const plan resolved =
+      run({page_alert("tools-db-1", "tools", alert_status::resolved)}, utc(2026, 1, 14, 17));
+  EXPECT_EQ(resolved.counts.closed, 1u);
+  EXPECT_EQ(resolved.observations, std::vector<observation>{observation::closed});
+  ASSERT_EQ(resolved.notifications.size(), 2u);
+  const notification& person = resolved.notifications[0];
+  EXPECT_EQ(person.kind, notification_kind::resolve);
+  EXPECT_EQ(person.target, (paged_target{target_type::schedule, "oncall", "alice"}));
+  EXPECT_EQ(person.reach.webhook, "http://hooks/alice");
+  EXPECT_EQ(person.incident_ids, paged.notifications[0].incident_ids);
+  EXPECT_EQ(person.routes, std::vector<std::string>{"owned-page"});
+  ASSERT_EQ(person.alerts.size(), 1u);
+  EXPECT_EQ(person.alerts[0].status, alert_status::resolved);
+  EXPECT_EQ(resolved.notifications[1].kind, notification_kind::resolve);
+  EXPECT_EQ(resolved.notifications[1].target.name, "cloud-feed");
+
+  // A new page now goes to bob.
+  const plan later = run({page_alert("tools-db-2")}, utc(2026, 1, 14, 17));
+  ASSERT_FALSE(later.notifications.empty());
+  EXPECT_EQ(later.notifications[0].target.person, "bob");
+}
+
+TEST_F(planner_test, repeat_and_unknown_resolves_send_nothing) {
+  run({page_alert("tools-db-1")}, started);
+  run({page_alert("tools-db-1", "tools", alert_status::resolved)}, started + 1h);
+  const plan p = run({page_alert("tools-db-1", "tools", alert_status::resolved),
+                      page_alert("tools-db-9", "tools", alert_status::resolved)},
+                     started + 2h);
+  EXPECT_TRUE(p.notifications.empty());
+  EXPECT_EQ(p.counts.duplicates, 1u);
+  EXPECT_EQ(p.counts.stale, 1u);
+  EXPECT_EQ(p.observations,
+            (std::vector<observation>{observation::duplicate, observation::unknown_resolve}));
+}
+
+TEST_F(planner_test, stale_firing_after_resolve_is_counted_and_sends_nothing) {
+  run({page_alert("tools-db-1")}, started);
+  run({page_alert("tools-db-1", "tools", alert_status::resolved)}, started + 1h);
+  const plan p = run({page_alert("tools-db-1")}, started + 2h);  // a late copy, same startsAt
+  EXPECT_TRUE(p.notifications.empty());
+  EXPECT_EQ(p.counts.stale, 1u);
+  EXPECT_EQ(p.counts.opened, 0u);
+}
+
+TEST_F(planner_test, nobody_on_call_is_reported_and_the_receiver_still_notified) {
+  alert critical = page_alert("tools-db-1");
+  critical.labels.set("severity", "critical");
+  critical.fp = compute_fingerprint(critical.labels);
+  const plan p = run({critical}, started);  // clinic starts in 2027
+  ASSERT_EQ(p.nobody.size(), 1u);
+  EXPECT_EQ(p.nobody[0].schedule, "clinic");
+  EXPECT_EQ(p.nobody[0].route, "owned-critical");
+  EXPECT_EQ(p.nobody[0].fp, critical.fp);
+  ASSERT_EQ(p.notifications.size(), 1u);
+  EXPECT_EQ(p.notifications[0].target, (paged_target{target_type::receiver, "cloud-feed", ""}));
+  // Only the receiver was paged, so only it gets the resolve.
+  alert resolve = critical;
+  resolve.status = alert_status::resolved;
+  const plan r = run({resolve}, started + 1h);
+  ASSERT_EQ(r.notifications.size(), 1u);
+  EXPECT_EQ(r.notifications[0].target.name, "cloud-feed");
+}
+
+TEST_F(planner_test, new_incidents_for_one_target_are_grouped_into_one_notification) {
+  const plan p =
+      run({page_alert("tools-db-1"), page_alert("tools-db-2"), page_alert("tools-db-3")}, started);
+  ASSERT_EQ(p.notifications.size(), 2u);  // alice and the feed, each once
+  for (const notification& n : p.notifications) {
+    ASSERT_EQ(n.alerts.size(), 3u);
+    ASSERT_EQ(n.incident_ids.size(), 3u);
+    EXPECT_LT(n.incident_ids[0], n.incident_ids[1]);
+    EXPECT_LT(n.incident_ids[1], n.incident_ids[2]);
+    EXPECT_EQ(n.alerts[0].labels.get("instance"), "tools-db-1");
+    EXPECT_EQ(n.alerts[2].labels.get("instance"), "tools-db-3");
+  }
+  // And their resolves, in one body, too.
+  const plan r = run({page_alert("tools-db-1", "tools", alert_status::resolved),
+                      page_alert("tools-db-2", "tools", alert_status::resolved),
+                      page_alert("tools-db-3", "tools", alert_status::resolved)},
+                     started + 1h);
+  ASSERT_EQ(r.notifications.size(), 2u);
+  EXPECT_EQ(r.notifications[0].incident_ids, p.notifications[0].incident_ids);
+  EXPECT_EQ(r.counts.closed, 3u);
+}
+
+TEST_F(planner_test, pages_come_before_resolves_in_order_of_first_appearance) {
+  run({page_alert("tools-db-1")}, started);
+  alert user_alert = page_alert("dp-1", "deployment-prep");
+  const plan p = run({page_alert("tools-db-1", "tools", alert_status::resolved), user_alert,
+                      page_alert("tools-db-2")},
+                     started + 1h);
+  ASSERT_EQ(p.notifications.size(), 5u);
+  std::vector<std::pair<notification_kind, std::string>> got;
+  for (const notification& n : p.notifications) got.emplace_back(n.kind, n.target.name);
+  const std::vector<std::pair<notification_kind, std::string>> expected = {
+      {notification_kind::page, "deployment-prep"}, {notification_kind::page, "oncall"},
+      {notification_kind::page, "cloud-feed"},      {notification_kind::resolve, "oncall"},
+      {notification_kind::resolve, "cloud-feed"},
+  };
+  EXPECT_EQ(got, expected);
+}
+
+TEST_F(planner_test, continue_routes_to_the_same_target_list_the_incident_once) {
+  config::config c = example();
+  c.routes.insert(c.routes.begin(), route("audit", {m("severity", matcher_op::equal, "page")},
+                                          {{target_type::receiver, "cloud-feed", {}}}, true));
+  cfg_ = compile(std::move(c));
+  ASSERT_NE(cfg_, nullptr);
+  const plan p = run({page_alert("tools-db-1")}, started);
+  const notification* feed = find(p, notification_kind::page, target_type::receiver, "cloud-feed");
+  ASSERT_NE(feed, nullptr);
+  EXPECT_EQ(feed->routes, (std::vector<std::string>{"audit", "owned-page"}));
+  EXPECT_EQ(feed->incident_ids.size(), 1u);
+  EXPECT_EQ(p.notifications.size(), 2u);
+  EXPECT_EQ(table_.find(page_alert("tools-db-1").fp)->paged.size(), 2u);
+}
+
+TEST_F(planner_test, targets_without_contacts_are_reported) {
+  const alert a = page_alert("other-1", "no-contacts-project");  // a user project with no entry
+  const plan p = run({a}, started);
+  EXPECT_TRUE(p.notifications.empty());
+  ASSERT_EQ(p.no_contacts.size(), 1u);
+  EXPECT_EQ(p.no_contacts[0].target,
+            (paged_target{target_type::project, "no-contacts-project", ""}));
+  EXPECT_EQ(p.no_contacts[0].route, "user-projects");
+  EXPECT_EQ(p.no_contacts[0].fp, a.fp);
+}
+
+TEST_F(planner_test, a_paged_target_removed_by_a_reload_is_reported_on_resolve) {
+  const plan paged = run({page_alert("tools-db-1")}, started);
+  ASSERT_EQ(paged.notifications.size(), 2u);
+
+  config::config c = example();
+  c.receivers.clear();
+  for (config::route& r : c.routes) {
+    std::erase_if(r.notify,
+                  [](const config::target& t) { return t.type == target_type::receiver; });
+  }
+  cfg_ = compile(std::move(c));
+  ASSERT_NE(cfg_, nullptr);
+
+  const plan r = run({page_alert("tools-db-1", "tools", alert_status::resolved)}, started + 1h);
+  ASSERT_EQ(r.notifications.size(), 1u);
+  EXPECT_EQ(r.notifications[0].target.person, "alice");
+  ASSERT_EQ(r.no_contacts.size(), 1u);
+  EXPECT_EQ(r.no_contacts[0].target, (paged_target{target_type::receiver, "cloud-feed", ""}));
+  EXPECT_EQ(r.no_contacts[0].route, "owned-page");
+}
+
+TEST_F(planner_test, alerts_matching_no_route_are_counted_unrouted) {
+  config::config c = example();
+  c.routes.pop_back();  // no fallback
+  cfg_ = compile(std::move(c));
+  ASSERT_NE(cfg_, nullptr);
+  const alert a = make_alert(alert_status::firing, {{"alertname", "Stray"}}, started);
+  const plan p = run({a}, started);
+  EXPECT_EQ(p.counts.opened, 1u);
+  EXPECT_EQ(p.counts.unrouted, 1u);
+  EXPECT_TRUE(p.notifications.empty());
+  // Resolving it sends nothing: nobody was paged.
+  alert r = a;
+  r.status = alert_status::resolved;
+  const plan closed = run({r}, started + 1h);
+  EXPECT_EQ(closed.counts.closed, 1u);
+  EXPECT_TRUE(closed.notifications.empty());
+}
+
+TEST_F(planner_test, severity_warn_is_normalised_before_routing) {
+  config::config c = example();
+  c.routes.insert(c.routes.begin(), route("warnings", {m("severity", matcher_op::equal, "warning")},
+                                          {{target_type::receiver, "cloud-feed", {}}}));
+  cfg_ = compile(std::move(c));
+  ASSERT_NE(cfg_, nullptr);
+  alert a = page_alert("tools-db-1");
+  a.labels.set("severity", "warn");
+  const plan p = run({a}, started);
+  ASSERT_EQ(p.notifications.size(), 1u);
+  EXPECT_EQ(p.notifications[0].routes, std::vector<std::string>{"warnings"});
+  EXPECT_EQ(p.notifications[0].alerts[0].labels.get("severity"), "warning");
+}
+
+TEST(notification_kind_names, both_kinds_have_names) {
+  EXPECT_EQ(to_string(notification_kind::page), "page");
+  EXPECT_EQ(to_string(notification_kind::resolve), "resolve");
+}
+
+}  // namespace
+}  // namespace alertrouter::routing

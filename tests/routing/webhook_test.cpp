@@ -1,1 +1,477 @@
-// placeholder: to be written
+#include "routing/webhook.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace alertrouter::routing {
+namespace {
+
+using namespace std::string_literals;
+
+// What Alertmanager 0.25 posts for a group of WMCS alerts (labels from wmcs-alert-rules.yaml plus
+// the series, external and relabelled labels that reach Alertmanager), field order as Go
+// marshals it. Includes fields newer versions add, which must be ignored.
+const std::string kRealisticBody = R"({
+  "receiver": "alertrouter",
+  "status": "firing",
+  "alerts": [
+    {
+      "status": "firing",
+      "labels": {
+        "alertname": "CephClusterInError",
+        "cluster": "wmcs",
+        "instance": "cloudcephmon1001:9283",
+        "job": "ceph_eqiad",
+        "prometheus": "cloud",
+        "service": "ceph,cloudvps",
+        "severity": "page",
+        "site": "eqiad",
+        "source": "prometheus",
+        "team": "wmcs"
+      },
+      "annotations": {
+        "dashboard": "https://grafana.wikimedia.org/d/P1tFnn3Mk/wmcs-ceph-eqiad-health?orgId=1&search=open&tag=ceph&tag=health&tag=WMCS",
+        "description": "eqiad Ceph cluster is unable to serve traffic, all VMs could be unusable.",
+        "runbook": "https://wikitech.wikimedia.org/wiki/Portal:Cloud_VPS/Admin/Runbooks/CephClusterInError",
+        "summary": "#page Ceph cluster in eqiad is in error status"
+      },
+      "startsAt": "2026-03-01T10:00:00.123456789Z",
+      "endsAt": "0001-01-01T00:00:00Z",
+      "generatorURL": "http://prometheus.svc.eqiad.wmnet/cloud/graph?g0.expr=ceph_health_status%7Bjob%3D%22ceph_eqiad%22%7D+%3D%3D+2&g0.tab=1",
+      "fingerprint": "5d2b5d2e8a6e1c3f"
+    },
+    {
+      "status": "resolved",
+      "labels": {
+        "alertname": "ToolforgeKubernetesNodeNotReady",
+        "instance": "tools-k8s-worker-nfs-12",
+        "project": "tools",
+        "prometheus": "tools",
+        "severity": "warning",
+        "team": "wmcs"
+      },
+      "annotations": {
+        "summary": "Kubernetes node tools-k8s-worker-nfs-12 is not ready"
+      },
+      "startsAt": "2026-03-01T09:30:00+01:00",
+      "endsAt": "2026-03-01T10:05:00.5Z",
+      "generatorURL": "https://prometheus-alerts.wmcloud.org/graph?g0.expr=kube_node_status_condition",
+      "fingerprint": "00000000000abc12"
+    },
+    {
+      "status": "firing",
+      "labels": {
+        "alertname": "InstanceDown",
+        "instance": "cloudvirt1031:9100",
+        "job": "node",
+        "severity": "critical",
+        "team": "wmcs"
+      },
+      "annotations": {},
+      "startsAt": "2026-03-01T10:01:00Z",
+      "endsAt": "0001-01-01T00:00:00Z",
+      "generatorURL": ""
+    }
+  ],
+  "groupLabels": {"alertname": "CephClusterInError"},
+  "commonLabels": {"team": "wmcs"},
+  "commonAnnotations": {},
+  "externalURL": "http://alertmanager.wikimedia.org",
+  "version": "4",
+  "groupKey": "{}/{team=\"wmcs\"}:{alertname=\"CephClusterInError\"}",
+  "truncatedAlerts": 2,
+  "notification_reason": "new_alert",
+  "routeLabels": {"team": ["wmcs", {"nested": [1, 2.5, true, null]}]}
+})";
+
+timestamp ts(const char* text) {
+  auto t = parse_rfc3339(text);
+  EXPECT_TRUE(t.has_value()) << text;
+  return t.value_or(timestamp{});
+}
+
+webhook decoded(const std::string& body) {
+  auto result = decode_webhook(body);
+  if (auto* error = std::get_if<decode_error>(&result)) {
+    ADD_FAILURE() << "rejected: " << error->to_string();
+    return {};
+  }
+  return std::get<webhook>(std::move(result));
+}
+
+decode_error rejected(const std::string& body) {
+  auto result = decode_webhook(body);
+  if (!std::holds_alternative<decode_error>(result)) {
+    ADD_FAILURE() << "accepted: " << body.substr(0, 200);
+    return {};
+  }
+  return std::get<decode_error>(std::move(result));
+}
+
+// A body with the given alerts array contents and nothing else.
+std::string with_alerts(const std::string& alerts) { return R"({"alerts":[)" + alerts + "]}"; }
+// A valid alert whose field `name` is replaced by `json` (or dropped when json is empty).
+std::string alert_with(const std::string& name, const std::string& json) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"status", R"("firing")"},
+      {"labels", R"({"alertname":"X","severity":"page"})"},
+      {"annotations", R"({"summary":"s"})"},
+      {"startsAt", R"("2026-03-01T10:00:00Z")"},
+      {"endsAt", R"("0001-01-01T00:00:00Z")"},
+      {"generatorURL", R"("http://p")"},
+      {"fingerprint", R"("0123456789abcdef")"},
+  };
+  std::string out = "{";
+  bool first = true;
+  for (auto& [k, v] : fields) {
+    if (k == name) {
+      if (json.empty()) continue;
+      v = json;
+    }
+    if (!first) out += ",";
+    first = false;
+    out += "\"" + k + "\":" + v;
+  }
+  return out + "}";
+}
+
+TEST(DecodeWebhook, RealisticAlertmanagerBody) {
+  const webhook w = decoded(kRealisticBody);
+  EXPECT_EQ(w.version, "4");
+  EXPECT_EQ(w.receiver, "alertrouter");
+  EXPECT_EQ(w.status, alert_status::firing);
+  EXPECT_EQ(w.group_key, R"({}/{team="wmcs"}:{alertname="CephClusterInError"})");
+  EXPECT_EQ(w.truncated_alerts, 2);
+  EXPECT_EQ(w.external_url, "http://alertmanager.wikimedia.org");
+  EXPECT_EQ(w.group_labels, (label_set{{"alertname", "CephClusterInError"}}));
+  EXPECT_EQ(w.common_labels, (label_set{{"team", "wmcs"}}));
+  EXPECT_TRUE(w.common_annotations.empty());
+  ASSERT_EQ(w.alerts.size(), 3u);
+
+  const alert& ceph = w.alerts[0];
+  EXPECT_EQ(ceph.status, alert_status::firing);
+  EXPECT_EQ(ceph.labels.size(), 10u);
+  EXPECT_EQ(ceph.labels.get("alertname"), "CephClusterInError");
+  EXPECT_EQ(ceph.labels.get("severity"), "page");
+  EXPECT_EQ(ceph.labels.get("service"), "ceph,cloudvps");
+  EXPECT_EQ(ceph.annotations.get("summary"), "#page Ceph cluster in eqiad is in error status");
+  EXPECT_EQ(ceph.annotations.size(), 4u);
+  EXPECT_EQ(ceph.starts_at, ts("2026-03-01T10:00:00.123456Z"));
+  EXPECT_EQ(ceph.ends_at, ts("0001-01-01T00:00:00Z"));
+  EXPECT_EQ(ceph.generator_url,
+            "http://prometheus.svc.eqiad.wmnet/cloud/graph?g0.expr=ceph_health_status%7Bjob%3D%22"
+            "ceph_eqiad%22%7D+%3D%3D+2&g0.tab=1");
+  EXPECT_EQ(to_hex(ceph.fp), "5d2b5d2e8a6e1c3f");  // the payload's, not recomputed
+
+  const alert& node = w.alerts[1];
+  EXPECT_EQ(node.status, alert_status::resolved);
+  EXPECT_EQ(node.labels.get("project"), "tools");
+  EXPECT_EQ(node.starts_at, ts("2026-03-01T08:30:00Z"));
+  EXPECT_EQ(node.ends_at, ts("2026-03-01T10:05:00.5Z"));
+  EXPECT_EQ(node.fp, fingerprint{0xabc12});
+
+  const alert& down = w.alerts[2];
+  EXPECT_EQ(down.labels.get("instance"), "cloudvirt1031:9100");
+  EXPECT_TRUE(down.annotations.empty());
+  EXPECT_EQ(down.generator_url, "");
+  // No fingerprint in the payload: computed as Alertmanager does.
+  EXPECT_EQ(down.fp, compute_fingerprint(down.labels));
+}
+
+TEST(DecodeWebhook, ComputedFingerprintMatchesPrometheusKnownValue) {
+  // prometheus/common model/signature_test.go: this label set has fingerprint 5799056148416392346.
+  const webhook w = decoded(with_alerts(
+      R"({"status":"firing","labels":{"name":"garland, briggs","fear":"love is not enough"},)"
+      R"("startsAt":"2026-03-01T10:00:00Z"})"));
+  ASSERT_EQ(w.alerts.size(), 1u);
+  EXPECT_EQ(w.alerts[0].fp.value, 5799056148416392346ULL);
+}
+
+TEST(DecodeWebhook, MinimalBodyAndDefaults) {
+  const webhook w =
+      decoded(with_alerts(R"({"status":"firing","labels":{},"startsAt":"2026-03-01T10:00:00Z"})"));
+  EXPECT_EQ(w.version, "");
+  EXPECT_EQ(w.truncated_alerts, 0);
+  ASSERT_EQ(w.alerts.size(), 1u);
+  EXPECT_EQ(w.alerts[0].ends_at, timestamp{});
+  EXPECT_EQ(to_hex(w.alerts[0].fp), "cbf29ce484222325");
+  EXPECT_TRUE(decoded(R"({"alerts":[]})").alerts.empty());
+}
+
+TEST(DecodeWebhook, NullMeansAbsentForOptionalFields) {
+  const webhook w = decoded(
+      R"({"version":null,"groupKey":null,"truncatedAlerts":null,"status":null,"receiver":null,)"
+      R"("groupLabels":null,"commonLabels":null,"commonAnnotations":null,"externalURL":null,)"
+      R"("alerts":[{"status":"resolved","labels":{"a":"b"},"annotations":null,)"
+      R"("startsAt":"2026-03-01T10:00:00Z","endsAt":null,"generatorURL":null,)"
+      R"("fingerprint":null}]})");
+  ASSERT_EQ(w.alerts.size(), 1u);
+  EXPECT_EQ(w.status, alert_status::firing);
+  EXPECT_EQ(w.alerts[0].status, alert_status::resolved);
+  EXPECT_EQ(w.alerts[0].ends_at, timestamp{});
+  EXPECT_EQ(w.alerts[0].fp, compute_fingerprint(label_set{{"a", "b"}}));
+}
+
+TEST(DecodeWebhook, LabelsAreSortedAndLastDuplicateWins) {
+  const webhook w =
+      decoded(with_alerts(R"({"status":"firing","labels":{"z":"1","a":"2","m":"3","a":"4"},)"
+                          R"("startsAt":"2026-03-01T10:00:00Z"})"));
+  ASSERT_EQ(w.alerts.size(), 1u);
+  const std::vector<label_set::label> got(w.alerts[0].labels.begin(), w.alerts[0].labels.end());
+  const std::vector<label_set::label> want = {{"a", "4"}, {"m", "3"}, {"z", "1"}};
+  EXPECT_EQ(got, want);
+}
+
+TEST(DecodeWebhook, EscapesAndUnicodeInStrings) {
+  const webhook w = decoded(with_alerts(
+      R"({"status":"firing","labels":{"q\"uote":"a\"b\\c\nd\t\/","uni":"caf\u00e9 \ud83d\ude00",)"
+      R"("raw":"Ünïcødé ✓ 日本","nul":"a\u0000b"},"startsAt":"2026-03-01T10:00:00Z"})"));
+  ASSERT_EQ(w.alerts.size(), 1u);
+  const label_set& l = w.alerts[0].labels;
+  EXPECT_EQ(l.get("q\"uote"), "a\"b\\c\nd\t/");
+  EXPECT_EQ(l.get("uni"), "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  EXPECT_EQ(l.get("raw"), "Ünïcødé ✓ 日本");
+  EXPECT_EQ(l.get("nul"), "a\0b"s);
+}
+
+TEST(DecodeWebhook, EscapedKeysAreUnescapedBeforeMatching) {
+  // "alerts", "labels" and "status" spelled with escapes, and an escaped label name whose value
+  // is escaped too (the parser unescapes both into its own buffer).
+  const webhook w =
+      decoded(R"({"al\u0065rts":[{"st\u0061tus":"resolved","l\u0061bels":{"k\u00e9y":"v\u00e9",)"
+              R"("plain":"x"},"startsAt":"2026-03-01T10:00:00Z"}]})");
+  ASSERT_EQ(w.alerts.size(), 1u);
+  EXPECT_EQ(w.alerts[0].status, alert_status::resolved);
+  EXPECT_EQ(w.alerts[0].labels, (label_set{{"k\xc3\xa9y", "v\xc3\xa9"}, {"plain", "x"}}));
+}
+
+TEST(DecodeWebhook, UnknownFieldsOfAnyShapeAreIgnored) {
+  const webhook w = decoded(
+      R"({"future":{"alerts":"not these","labels":[{"deep":[[{}]]}]},"alerts":[)"
+      R"({"status":"firing","labels":{"a":"b"},"startsAt":"2026-03-01T10:00:00Z",)"
+      R"("extra":[1,{"status":5}],"labels2":{"x":1},"n":-1.5e3}],"tail":[true,false,null]})");
+  ASSERT_EQ(w.alerts.size(), 1u);
+  EXPECT_EQ(w.alerts[0].labels, (label_set{{"a", "b"}}));
+}
+
+TEST(DecodeWebhook, HugeStringsAndManyAlerts) {
+  const std::string big(1 << 20, 'x');
+  std::string body = R"({"alerts":[)";
+  for (int i = 0; i < 500; ++i) {
+    if (i > 0) body += ",";
+    body += R"({"status":"firing","labels":{"i":")" + std::to_string(i) + R"(","big":")" +
+            big.substr(0, static_cast<std::size_t>(i)) + R"("},"startsAt":"2026-03-01T10:00:00Z"})";
+  }
+  body += R"(,{"status":"firing","labels":{")" + big + R"(":")" + big +
+          R"("},"startsAt":"2026-03-01T10:00:00Z"}]})";
+  const webhook w = decoded(body);
+  ASSERT_EQ(w.alerts.size(), 501u);
+  EXPECT_EQ(w.alerts[499].labels.get("i"), "499");
+  EXPECT_EQ(w.alerts[499].labels.get("big").size(), 499u);
+  EXPECT_EQ(w.alerts[500].labels.get(big), big);
+}
+
+TEST(DecodeWebhook, WhitespaceAroundTheDocumentIsFine) {
+  EXPECT_TRUE(std::holds_alternative<webhook>(decode_webhook(" \n\t{\"alerts\":[]} \r\n")));
+}
+
+struct error_case {
+  std::string body;
+  std::string field;
+  std::string message;  // a substring of the message
+};
+
+void expect_errors(const std::vector<error_case>& cases) {
+  for (const auto& c : cases) {
+    const decode_error e = rejected(c.body);
+    EXPECT_EQ(e.field, c.field) << c.body.substr(0, 300) << "\n  -> " << e.to_string();
+    EXPECT_NE(e.message.find(c.message), std::string::npos)
+        << c.body.substr(0, 300) << "\n  -> " << e.to_string();
+  }
+}
+
+TEST(DecodeWebhook, MalformedJson) {
+  expect_errors({
+      {"", "", "truncated"},
+      {"   ", "", "truncated"},
+      {"{", "", "truncated"},
+      {R"({"alerts":[)", "", "truncated"},
+      {R"({"alerts":[{"status":"fir)", "", "truncated"},
+      {kRealisticBody.substr(0, kRealisticBody.size() / 2), "", "truncated"},
+      {R"({"alerts":[]})"
+       " x",
+       "", "after the JSON document"},
+      {R"({"alerts":[]}{})", "", "after the JSON document"},
+      {R"({"alerts":[],})", "", "invalid JSON"},
+      {R"({"alerts":[] /* c */})", "", "invalid JSON"},
+      {R"({alerts:[]})", "", "invalid JSON"},
+      {R"({'alerts':[]})", "", "invalid JSON"},
+      {"{\"alerts\":[],\"a\":\"tab\there\"}", "", "invalid JSON"},
+      {R"({"alerts":[],"a":"\x"})", "", "invalid JSON"},
+      {R"({"alerts":[],"a":"\ud800"})", "", "invalid JSON"},
+      {R"({"alerts":[],"a":01})", "", "invalid JSON"},
+      {R"({"alerts":[],"a":NaN})", "", "invalid JSON"},
+  });
+}
+
+TEST(DecodeWebhook, DocumentMustBeAnObject) {
+  expect_errors({
+      {"[]", "", "expected a JSON object"},
+      {R"("alerts")", "", "expected a JSON object"},
+      {"null", "", "expected a JSON object"},
+      {"42", "", "expected a JSON object"},
+  });
+}
+
+TEST(DecodeWebhook, InvalidUtf8IsRejected) {
+  const std::string prefix = R"({"alerts":[{"status":"firing","labels":{"a":")";
+  const std::string suffix = R"("},"startsAt":"2026-03-01T10:00:00Z"}]})";
+  const struct {
+    std::string bytes;
+    std::size_t bad_at;  // offset of the first bad byte within `bytes`
+  } cases[] = {
+      {"\xff"s, 0},                  // never valid
+      {"\xc0\xaf"s, 0},              // overlong '/'
+      {"\xed\xa0\x80"s, 0},          // UTF-16 surrogate
+      {"\xe6\x97"s, 0},              // truncated sequence
+      {"\x80"s, 0},                  // lone continuation byte
+      {"\xf4\x90\x80\x80"s, 0},      // above U+10FFFF
+      {"ok \xe6\x97\xa5 \xfe"s, 7},  // after valid multi-byte text
+  };
+  for (const auto& c : cases) {
+    const decode_error e = rejected(prefix + c.bytes + suffix);
+    EXPECT_EQ(e.field, "");
+    EXPECT_EQ(e.message, "invalid UTF-8 at byte " + std::to_string(prefix.size() + c.bad_at));
+  }
+  // In a key, too.
+  const decode_error key = rejected(R"({"alerts":[],"k)" + "\xff"s + R"(":1})");
+  EXPECT_NE(key.message.find("invalid UTF-8"), std::string::npos) << key.to_string();
+}
+
+std::string nested(int depth) {
+  return std::string(static_cast<std::size_t>(depth), '[') +
+         std::string(static_cast<std::size_t>(depth), ']');
+}
+
+TEST(DecodeWebhook, NestingIsLimited) {
+  // The root object is level 1, so an unknown field may hold 31 levels of arrays.
+  EXPECT_TRUE(
+      std::holds_alternative<webhook>(decode_webhook(R"({"alerts":[],"x":)" + nested(31) + "}")));
+  expect_errors({
+      {R"({"alerts":[],"x":)" + nested(32) + "}", "", "nesting deeper than 32"},
+      {R"({"alerts":[],"x":)" + nested(100) + "}", "", "nesting deeper than 32"},
+      {R"({"x":)" + nested(100000) + R"(,"alerts":[]})", "", "nesting deeper than 32"},
+  });
+}
+
+TEST(DecodeWebhook, WrongTypesAtTheTopNameTheField) {
+  expect_errors({
+      {R"({"version":4,"alerts":[]})", "version", "expected a string"},
+      {R"({"groupKey":{},"alerts":[]})", "groupKey", "expected a string"},
+      {R"({"receiver":["a"],"alerts":[]})", "receiver", "expected a string"},
+      {R"({"externalURL":true,"alerts":[]})", "externalURL", "expected a string"},
+      {R"({"status":"pending","alerts":[]})", "status", R"(expected "firing" or "resolved")"},
+      {R"({"status":1,"alerts":[]})", "status", R"(expected "firing" or "resolved")"},
+      {R"({"truncatedAlerts":"2","alerts":[]})", "truncatedAlerts", "non-negative integer"},
+      {R"({"truncatedAlerts":-1,"alerts":[]})", "truncatedAlerts", "non-negative integer"},
+      {R"({"truncatedAlerts":1.5,"alerts":[]})", "truncatedAlerts", "non-negative integer"},
+      {R"({"truncatedAlerts":18446744073709551616,"alerts":[]})", "truncatedAlerts",
+       "non-negative integer"},
+      {R"({"groupLabels":[],"alerts":[]})", "groupLabels", "expected an object of strings"},
+      {R"({"groupLabels":{"a":1},"alerts":[]})", "groupLabels.a", "expected a string"},
+      {R"({"commonLabels":{"team":"wmcs","severity":null},"alerts":[]})", "commonLabels.severity",
+       "expected a string"},
+      {R"({"commonAnnotations":{"summary":{"nested":"x"}},"alerts":[]})",
+       "commonAnnotations.summary", "expected a string"},
+      {R"({"commonAnnotations":"x","alerts":[]})", "commonAnnotations",
+       "expected an object of strings"},
+      {R"({"version":"4"})", "alerts", "required"},
+      {R"({})", "alerts", "required"},
+      {R"({"alerts":null})", "alerts", "expected an array"},
+      {R"({"alerts":{}})", "alerts", "expected an array"},
+      {R"({"alerts":"[]"})", "alerts", "expected an array"},
+  });
+}
+
+TEST(DecodeWebhook, WrongAlertFieldsNameTheAlertAndField) {
+  const std::string ok = alert_with("", "");
+  const std::string three_ok = ok + "," + ok + "," + ok + ",";
+  expect_errors({
+      {with_alerts("1"), "alerts[0]", "expected an object"},
+      {with_alerts(ok + ",null"), "alerts[1]", "expected an object"},
+      {with_alerts(ok + ",[]"), "alerts[1]", "expected an object"},
+      // Required fields.
+      {with_alerts(alert_with("status", "")), "alerts[0].status", "required"},
+      {with_alerts(alert_with("labels", "")), "alerts[0].labels", "required"},
+      {with_alerts(three_ok + alert_with("startsAt", "")), "alerts[3].startsAt", "required"},
+      // status
+      {with_alerts(alert_with("status", R"("pending")")), "alerts[0].status",
+       R"(expected "firing" or "resolved")"},
+      {with_alerts(alert_with("status", R"("Firing")")), "alerts[0].status",
+       R"(expected "firing" or "resolved")"},
+      {with_alerts(alert_with("status", "null")), "alerts[0].status",
+       R"(expected "firing" or "resolved")"},
+      // labels
+      {with_alerts(three_ok + alert_with("labels", R"({"alertname":"X","severity":3})")),
+       "alerts[3].labels.severity", "expected a string"},
+      {with_alerts(alert_with("labels", "null")), "alerts[0].labels",
+       "expected an object of strings"},
+      {with_alerts(alert_with("labels", R"(["a"])")), "alerts[0].labels",
+       "expected an object of strings"},
+      {with_alerts(alert_with("labels", R"({"a":["b"]})")), "alerts[0].labels.a",
+       "expected a string"},
+      {with_alerts(alert_with("labels", R"({"a":{"b":"c"}})")), "alerts[0].labels.a",
+       "expected a string"},
+      {with_alerts(alert_with("labels", R"({"a":false})")), "alerts[0].labels.a",
+       "expected a string"},
+      // annotations
+      {with_alerts(ok + "," + alert_with("annotations", R"({"summary":5})")),
+       "alerts[1].annotations.summary", "expected a string"},
+      {with_alerts(alert_with("annotations", R"("text")")), "alerts[0].annotations",
+       "expected an object of strings"},
+      // timestamps
+      {with_alerts(alert_with("startsAt", R"("yesterday")")), "alerts[0].startsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("startsAt", R"("2026-02-30T10:00:00Z")")), "alerts[0].startsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("startsAt", R"("2026-03-01T10:00:00")")), "alerts[0].startsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("startsAt", R"("2026-03-01T10:00:00+25:00")")), "alerts[0].startsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("startsAt", "1772359200")), "alerts[0].startsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("startsAt", "null")), "alerts[0].startsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("endsAt", R"("")")), "alerts[0].endsAt",
+       "expected an RFC 3339 string"},
+      {with_alerts(alert_with("endsAt", "0")), "alerts[0].endsAt", "expected an RFC 3339 string"},
+      // generatorURL
+      {with_alerts(alert_with("generatorURL", "5")), "alerts[0].generatorURL", "expected a string"},
+      // fingerprint
+      {with_alerts(alert_with("fingerprint", R"("xyz")")), "alerts[0].fingerprint",
+       "expected 1 to 16 hex digits"},
+      {with_alerts(alert_with("fingerprint", R"("")")), "alerts[0].fingerprint",
+       "expected 1 to 16 hex digits"},
+      {with_alerts(alert_with("fingerprint", R"("0123456789abcdef0")")), "alerts[0].fingerprint",
+       "expected 1 to 16 hex digits"},
+      {with_alerts(alert_with("fingerprint", "123")), "alerts[0].fingerprint",
+       "expected 1 to 16 hex digits"},
+  });
+}
+
+TEST(DecodeWebhook, FirstErrorInDocumentOrderIsReported) {
+  const decode_error e =
+      rejected(with_alerts(alert_with("status", R"("bad")") + "," + alert_with("labels", "1")));
+  EXPECT_EQ(e.field, "alerts[0].status");
+}
+
+TEST(DecodeError, ToStringJoinsFieldAndMessage) {
+  EXPECT_EQ((decode_error{"alerts[3].labels.severity", "expected a string"}.to_string()),
+            "alerts[3].labels.severity: expected a string");
+  EXPECT_EQ((decode_error{"", "truncated JSON"}.to_string()), "truncated JSON");
+}
+
+}  // namespace
+}  // namespace alertrouter::routing

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the routing benchmark and prints a per-alert summary. See bench/README.md.
+#
+#   bench/run.sh BUILD_DIR [Google Benchmark flags...]
+#
+# e.g. `bench/run.sh build --benchmark_filter=Repeat` or `... --benchmark_repetitions=10`
+# (later flags override the defaults below). The full results are kept in
+# BUILD_DIR/bench/routing_bench.csv.
+set -euo pipefail
+
+build=${1:-build}
+if [ $# -gt 0 ]; then shift; fi
+bin="$build/bin/routing_bench"
+if [ ! -x "$bin" ]; then
+  echo "run.sh: $bin not found (configure with -DALERTROUTER_BENCH=ON and build it)" >&2
+  exit 1
+fi
+
+mkdir -p "$build/bench"
+csv="$build/bench/routing_bench.csv"
+
+# Five repetitions, aggregates only: read the median, and the cv (stddev/mean) to judge the noise.
+"$bin" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+  --benchmark_out="$csv" --benchmark_out_format=csv "$@"
+
+# Summary from the CSV: median CPU time per alert, its ratio to the Boost.JSON parse of the same
+# bodies (the peer measured in this run), and the repeat target of 1 us per alert.
+awk -F, '
+  /^name,/ {
+    for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); col[$i] = i }
+    header = 1; next
+  }
+  !header { next }
+  {
+    name = $1; gsub(/"/, "", name)
+    if (name !~ /_median$/) next
+    sub(/_median$/, "", name)
+    split(name, parts, "/")
+    if ($col["error_occurred"] == "true") { err[name] = 1 }
+    ns[name] = $col["time_per_alert"] * 1e9
+    order[++n] = name; bench[name] = parts[1]; arg[name] = parts[2]
+  }
+  END {
+    if (n == 0) { print "run.sh: no median rows in the results" > "/dev/stderr"; exit 0 }
+    printf "\nMedian CPU time per alert (%s)\n", FILENAME
+    printf "%-28s %12s %14s\n", "benchmark", "ns/alert", "x BM_JsonParse"
+    for (i = 1; i <= n; i++) {
+      b = order[i]
+      if (b in err) { printf "%-28s %12s\n", b, "error"; continue }
+      peer = "BM_JsonParse/" arg[b]
+      ratio = (peer in ns && ns[peer] > 0) ? sprintf("%.2f", ns[b] / ns[peer]) : "-"
+      printf "%-28s %12.1f %14s\n", b, ns[b], ratio
+    }
+    printf "\nTarget: repeats (BM_RepeatGroup, full path) under 1000 ns per alert\n"
+    for (i = 1; i <= n; i++) {
+      b = order[i]
+      if (bench[b] != "BM_RepeatGroup" || (b in err)) continue
+      printf "  %-26s %8.1f ns  %s\n", b, ns[b], (ns[b] < 1000 ? "met" : "NOT met")
+    }
+  }
+' "$csv"
