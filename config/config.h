@@ -4,14 +4,14 @@
 // what a value type needs. `config/loader.h` builds it from a file and validates it; `routing/`
 // compiles it into immutable lookup tables.
 
+#include <date/date.h>
+
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <date/date.h>
 
 namespace alertrouter::config {
 
@@ -123,8 +123,8 @@ struct route {
 struct ownership_config {
   std::string label = "project";
   std::vector<std::string> owned;
-  std::vector<std::string> owned_regex;       // fully anchored RE2 patterns
-  std::vector<matcher_spec> infrastructure;   // all must match an alert without `label`
+  std::vector<std::string> owned_regex;      // fully anchored RE2 patterns
+  std::vector<matcher_spec> infrastructure;  // all must match an alert without `label`
   position where;
 };
 

@@ -1,5 +1,9 @@
 #include "config/loader.h"
 
+#include <date/tz.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -10,14 +14,9 @@
 #include <map>
 #include <numeric>
 #include <set>
-#include <span>
 #include <sstream>
 #include <system_error>
 #include <utility>
-
-#include <date/tz.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
 
 #include "config/duration.h"
 #include "config/matcher_parse.h"
@@ -32,8 +31,8 @@ using namespace std::string_view_literals;
 constexpr int max_nesting = 64;
 constexpr std::uintmax_t max_file_bytes = 16u << 20;
 
-constexpr std::array top_keys{"listen"sv,    "timezone"sv,  "ownership"sv, "people"sv, "schedules"sv,
-                              "receivers"sv, "projects"sv,  "routes"sv,    "dedup"sv};
+constexpr std::array top_keys{"listen"sv,    "timezone"sv, "ownership"sv, "people"sv, "schedules"sv,
+                              "receivers"sv, "projects"sv, "routes"sv,    "dedup"sv};
 constexpr std::array ownership_keys{"label"sv, "owned"sv, "owned_regex"sv, "infrastructure"sv};
 constexpr std::array contact_keys{"webhook"sv, "email"sv, "irc"sv};
 constexpr std::array schedule_keys{"timezone"sv, "layers"sv, "overrides"sv};
@@ -171,7 +170,9 @@ class depth_check final : public YAML::EventHandler {
 
 bool is_label_name(std::string_view name) {
   if (name.empty()) return false;
-  const auto start = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  const auto start = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  };
   if (!start(name[0])) return false;
   return std::all_of(name.begin(), name.end(),
                      [&](char c) { return start(c) || (c >= '0' && c <= '9'); });
@@ -209,8 +210,8 @@ std::optional<local_time> parse_local_time(std::string_view s) {
   const date::year_month_day ymd{date::year{*y}, date::month{static_cast<unsigned>(*mo)},
                                  date::day{static_cast<unsigned>(*d)}};
   if (!ymd.ok()) return std::nullopt;
-  return local_time{date::local_days{ymd}} + std::chrono::hours(*h) +
-         std::chrono::minutes(*mi) + std::chrono::seconds(*sec);
+  return local_time{date::local_days{ymd}} + std::chrono::hours(*h) + std::chrono::minutes(*mi) +
+         std::chrono::seconds(*sec);
 }
 
 std::string format_local_time(local_time t) { return date::format("%Y-%m-%dT%H:%M", t); }
@@ -286,14 +287,12 @@ class loader {
     } catch (const std::exception& e) {
       // yaml-cpp signals misuse by throwing; the tree walk below checks types first, so this is
       // a last line of defence that keeps load_* from throwing, reported as an error.
-      error(position{}, std::string("internal error while reading the configuration: ") +
-                            e.what());
+      error(position{}, std::string("internal error while reading the configuration: ") + e.what());
     }
-    std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
-                     [](const diagnostic& a, const diagnostic& b) {
-                       return std::pair(a.where.line, a.where.column) <
-                              std::pair(b.where.line, b.where.column);
-                     });
+    std::stable_sort(
+        diagnostics_.begin(), diagnostics_.end(), [](const diagnostic& a, const diagnostic& b) {
+          return std::pair(a.where.line, a.where.column) < std::pair(b.where.line, b.where.column);
+        });
     load_result result;
     if (!has_errors(diagnostics_)) result.value = std::move(config_);
     result.diagnostics = std::move(diagnostics_);
@@ -359,7 +358,8 @@ class loader {
           if (valid_listen(*s)) {
             config_.listen = *s;
           } else {
-            error(value, "listen: " + quote(*s) + " must look like HOST:PORT (e.g. 127.0.0.1:9595)");
+            error(value,
+                  "listen: " + quote(*s) + " must look like HOST:PORT (e.g. 127.0.0.1:9595)");
           }
         }
       } else if (key == "timezone") {
@@ -370,24 +370,29 @@ class loader {
       } else if (key == "ownership") {
         parse_ownership(value);
       } else if (key == "people") {
-        for_each_named(value, "person", [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
-          person p{std::move(name), parse_contact(v, "person", k), to_position(k.Mark())};
-          config_.people.push_back(std::move(p));
-        });
+        for_each_named(
+            value, "person", [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
+              person p{std::move(name), parse_contact(v, "person", k), to_position(k.Mark())};
+              config_.people.push_back(std::move(p));
+            });
       } else if (key == "schedules") {
-        for_each_named(value, "schedule", [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
-          parse_schedule(std::move(name), k, v);
-        });
+        for_each_named(value, "schedule",
+                       [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
+                         parse_schedule(std::move(name), k, v);
+                       });
       } else if (key == "receivers") {
-        for_each_named(value, "receiver", [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
-          receiver r{std::move(name), parse_contact(v, "receiver", k), to_position(k.Mark())};
-          config_.receivers.push_back(std::move(r));
-        });
+        for_each_named(
+            value, "receiver", [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
+              receiver r{std::move(name), parse_contact(v, "receiver", k), to_position(k.Mark())};
+              config_.receivers.push_back(std::move(r));
+            });
       } else if (key == "projects") {
-        for_each_named(value, "project", [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
-          project_contact p{std::move(name), parse_contact(v, "project", k), to_position(k.Mark())};
-          config_.projects.push_back(std::move(p));
-        });
+        for_each_named(value, "project",
+                       [&](std::string name, const YAML::Node& k, const YAML::Node& v) {
+                         project_contact p{std::move(name), parse_contact(v, "project", k),
+                                           to_position(k.Mark())};
+                         config_.projects.push_back(std::move(p));
+                       });
       } else if (key == "routes") {
         routes_at = to_position(value.Mark());
         parse_routes(value);
@@ -539,79 +544,88 @@ class loader {
 
   void parse_ownership(const YAML::Node& node) {
     config_.ownership.where = to_position(node.Mark());
-    for_each_field(node, ownership_keys, [&](std::string_view key, const YAML::Node& value) {
-      if (key == "label") {
-        if (auto s = scalar(value, key)) {
-          if (is_label_name(*s)) {
-            config_.ownership.label = *s;
-          } else {
-            error(value, "ownership.label " + quote(*s) +
-                             " is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+    for_each_field(
+        node, ownership_keys,
+        [&](std::string_view key, const YAML::Node& value) {
+          if (key == "label") {
+            if (auto s = scalar(value, key)) {
+              if (is_label_name(*s)) {
+                config_.ownership.label = *s;
+              } else {
+                error(value, "ownership.label " + quote(*s) +
+                                 " is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+              }
+            }
+          } else if (key == "owned") {
+            std::set<std::string, std::less<>> seen;
+            for_each_string(value, key, [&](const std::string& project, const YAML::Node& item) {
+              if (project.empty()) {
+                error(item, "owned project name must not be empty");
+              } else if (!seen.insert(project).second) {
+                warning(to_position(item.Mark()),
+                        "project " + quote(project) + " is listed twice in 'owned'");
+              } else {
+                config_.ownership.owned.push_back(project);
+              }
+            });
+          } else if (key == "owned_regex") {
+            for_each_string(value, key, [&](const std::string& pattern, const YAML::Node& item) {
+              if (auto why = regex_error(pattern)) {
+                error(item, "invalid regex " + quote(pattern) + " in 'owned_regex': " + *why);
+              } else {
+                config_.ownership.owned_regex.push_back(pattern);
+              }
+            });
+          } else if (key == "infrastructure") {
+            for_each_string(value, key, [&](const std::string& text, const YAML::Node& item) {
+              if (auto spec = matcher_value(text, item)) {
+                config_.ownership.infrastructure.push_back(std::move(*spec));
+              }
+            });
           }
-        }
-      } else if (key == "owned") {
-        std::set<std::string, std::less<>> seen;
-        for_each_string(value, key, [&](const std::string& project, const YAML::Node& item) {
-          if (project.empty()) {
-            error(item, "owned project name must not be empty");
-          } else if (!seen.insert(project).second) {
-            warning(to_position(item.Mark()), "project " + quote(project) + " is listed twice in 'owned'");
-          } else {
-            config_.ownership.owned.push_back(project);
-          }
-        });
-      } else if (key == "owned_regex") {
-        for_each_string(value, key, [&](const std::string& pattern, const YAML::Node& item) {
-          if (auto why = regex_error(pattern)) {
-            error(item, "invalid regex " + quote(pattern) + " in 'owned_regex': " + *why);
-          } else {
-            config_.ownership.owned_regex.push_back(pattern);
-          }
-        });
-      } else if (key == "infrastructure") {
-        for_each_string(value, key, [&](const std::string& text, const YAML::Node& item) {
-          if (auto spec = matcher_value(text, item)) {
-            config_.ownership.infrastructure.push_back(std::move(*spec));
-          }
-        });
-      }
-    }, "ownership");
+        },
+        "ownership");
   }
 
-  contact parse_contact(const YAML::Node& node, std::string_view kind, const YAML::Node& name_node) {
+  contact parse_contact(const YAML::Node& node, std::string_view kind,
+                        const YAML::Node& name_node) {
     contact c;
     const std::string& name = name_node.Scalar();
     bool attempted = false;  // a contact was given, even if invalid (and reported as such)
     if (!node.IsNull()) {
       attempted = !node.IsMap();
-      for_each_field(node, contact_keys, [&](std::string_view key, const YAML::Node& value) {
-        attempted = attempted || !(value.IsNull() || (value.IsScalar() && value.Scalar().empty()));
-        const auto s = scalar(value, key);
-        if (!s || s->empty()) return;
-        if (key == "webhook") {
-          const bool http = s->starts_with("http://") && s->size() > 7;
-          const bool https = s->starts_with("https://") && s->size() > 8;
-          if ((!http && !https) || has_space(*s)) {
-            error(value, "webhook " + quote(*s) + " must be an http:// or https:// URL");
-          } else {
-            c.webhook = *s;
-          }
-        } else if (key == "email") {
-          const auto at = s->find('@');
-          if (at == 0 || at == std::string::npos || at + 1 == s->size() ||
-              s->find('@', at + 1) != std::string::npos || has_space(*s)) {
-            error(value, "email " + quote(*s) + " is not an address like name@example.org");
-          } else {
-            c.email = *s;
-          }
-        } else if (key == "irc") {
-          if (has_space(*s)) {
-            error(value, "irc " + quote(*s) + " must be a single nick or #channel");
-          } else {
-            c.irc = *s;
-          }
-        }
-      }, std::string(kind) + " " + name);
+      for_each_field(
+          node, contact_keys,
+          [&](std::string_view key, const YAML::Node& value) {
+            attempted =
+                attempted || !(value.IsNull() || (value.IsScalar() && value.Scalar().empty()));
+            const auto s = scalar(value, key);
+            if (!s || s->empty()) return;
+            if (key == "webhook") {
+              const bool http = s->starts_with("http://") && s->size() > 7;
+              const bool https = s->starts_with("https://") && s->size() > 8;
+              if ((!http && !https) || has_space(*s)) {
+                error(value, "webhook " + quote(*s) + " must be an http:// or https:// URL");
+              } else {
+                c.webhook = *s;
+              }
+            } else if (key == "email") {
+              const auto at = s->find('@');
+              if (at == 0 || at == std::string::npos || at + 1 == s->size() ||
+                  s->find('@', at + 1) != std::string::npos || has_space(*s)) {
+                error(value, "email " + quote(*s) + " is not an address like name@example.org");
+              } else {
+                c.email = *s;
+              }
+            } else if (key == "irc") {
+              if (has_space(*s)) {
+                error(value, "irc " + quote(*s) + " must be a single nick or #channel");
+              } else {
+                c.irc = *s;
+              }
+            }
+          },
+          std::string(kind) + " " + name);
     }
     if (!attempted) {
       warning(to_position(name_node.Mark()),
@@ -627,34 +641,39 @@ class loader {
     s.where = to_position(key_node.Mark());
     std::size_t layer_number = 0;
     bool listed_any = false;  // layers or overrides were given, even if broken (and reported)
-    for_each_field(node, schedule_keys, [&](std::string_view key, const YAML::Node& value) {
-      if (key == "timezone") {
-        if (auto tz = scalar(value, key)) {
-          if (zone_exists(*tz)) {
-            s.timezone = *tz;
-          } else {
-            error(value, unknown_zone_message(*tz));
-          }
-        }
-      } else if (key == "layers") {
-        listed_any = listed_any || !(value.IsNull() || (value.IsSequence() && value.size() == 0));
-        for_each_item(value, key, [&](const YAML::Node& item) {
-          if (auto l = parse_layer(item, ++layer_number)) {
-            if (std::any_of(s.layers.begin(), s.layers.end(),
-                            [&](const layer& other) { return other.name == l->name; })) {
-              error(l->where, "duplicate layer name " + quote(l->name) + " in schedule " +
-                                  quote(s.name));
+    for_each_field(
+        node, schedule_keys,
+        [&](std::string_view key, const YAML::Node& value) {
+          if (key == "timezone") {
+            if (auto tz = scalar(value, key)) {
+              if (zone_exists(*tz)) {
+                s.timezone = *tz;
+              } else {
+                error(value, unknown_zone_message(*tz));
+              }
             }
-            s.layers.push_back(std::move(*l));
+          } else if (key == "layers") {
+            listed_any =
+                listed_any || !(value.IsNull() || (value.IsSequence() && value.size() == 0));
+            for_each_item(value, key, [&](const YAML::Node& item) {
+              if (auto l = parse_layer(item, ++layer_number)) {
+                if (std::any_of(s.layers.begin(), s.layers.end(),
+                                [&](const layer& other) { return other.name == l->name; })) {
+                  error(l->where,
+                        "duplicate layer name " + quote(l->name) + " in schedule " + quote(s.name));
+                }
+                s.layers.push_back(std::move(*l));
+              }
+            });
+          } else if (key == "overrides") {
+            listed_any =
+                listed_any || !(value.IsNull() || (value.IsSequence() && value.size() == 0));
+            for_each_item(value, key, [&](const YAML::Node& item) {
+              if (auto o = parse_override(item)) s.overrides.push_back(std::move(*o));
+            });
           }
-        });
-      } else if (key == "overrides") {
-        listed_any = listed_any || !(value.IsNull() || (value.IsSequence() && value.size() == 0));
-        for_each_item(value, key, [&](const YAML::Node& item) {
-          if (auto o = parse_override(item)) s.overrides.push_back(std::move(*o));
-        });
-      }
-    }, "schedule " + s.name);
+        },
+        "schedule " + s.name);
     if (node.IsMap() && !listed_any) {
       error(s.where, "schedule " + quote(s.name) + " has no layers and no overrides");
     }
@@ -670,7 +689,8 @@ class loader {
     bool has_members = false;
     bool has_start = false;
     if (!node.IsMap()) {
-      error(node, "a layer must be a map with keys " + join(layer_keys) + ", got " + describe(node));
+      error(node,
+            "a layer must be a map with keys " + join(layer_keys) + ", got " + describe(node));
       return std::nullopt;
     }
     for_each_field(node, layer_keys, [&](std::string_view key, const YAML::Node& value) {
@@ -736,8 +756,9 @@ class loader {
       end = parse_clock(std::string_view(*s).substr(dash + 1), true);
     }
     if (!begin || !end) {
-      error(node, "invalid daily window " + quote(*s) +
-                      " for 'active' (expected HH:MM-HH:MM, e.g. 03:00-15:00; 24:00 only as an end)");
+      error(node,
+            "invalid daily window " + quote(*s) +
+                " for 'active' (expected HH:MM-HH:MM, e.g. 03:00-15:00; 24:00 only as an end)");
       return std::nullopt;
     }
     if (*begin == *end) {
@@ -818,8 +839,8 @@ class loader {
       error(a.where, "override " + format_local_time(a.from) + ".." + format_local_time(a.to) +
                          " for " + quote(a.person) + " overlaps the override on line " +
                          std::to_string(b.where.line) + " (" + format_local_time(b.from) + ".." +
-                         format_local_time(b.to) + " for " + quote(b.person) +
-                         ") in schedule " + quote(s.name));
+                         format_local_time(b.to) + " for " + quote(b.person) + ") in schedule " +
+                         quote(s.name));
     }
   }
 
@@ -848,7 +869,8 @@ class loader {
 
   std::optional<route> parse_route(const YAML::Node& node, std::size_t number) {
     if (!node.IsMap()) {
-      error(node, "a route must be a map with keys " + join(route_keys) + ", got " + describe(node));
+      error(node,
+            "a route must be a map with keys " + join(route_keys) + ", got " + describe(node));
       return std::nullopt;
     }
     route r;
@@ -884,9 +906,9 @@ class loader {
         for_each_string(value, key, [&](const std::string& text, const YAML::Node& item) {
           ++notify_items;
           if (auto t = parse_target(text, item)) {
-            const bool repeated = std::any_of(r.notify.begin(), r.notify.end(), [&](const target& o) {
-              return o.type == t->type && o.name == t->name;
-            });
+            const bool repeated = std::any_of(
+                r.notify.begin(), r.notify.end(),
+                [&](const target& o) { return o.type == t->type && o.name == t->name; });
             if (repeated) {
               warning(t->where, "target " + quote(text) + " is listed twice");
             } else {
@@ -910,7 +932,8 @@ class loader {
       error(r.where, "route " + quote(r.name) +
                          " needs 'notify' (a list of schedule:NAME, receiver:NAME, project)");
     } else if (notify_items == 0 && (node["notify"].IsNull() || node["notify"].IsSequence())) {
-      warning(r.where, "route " + quote(r.name) + " notifies nobody; alerts it matches are dropped");
+      warning(r.where,
+              "route " + quote(r.name) + " notifies nobody; alerts it matches are dropped");
     }
     return r;
   }
@@ -937,42 +960,47 @@ class loader {
       }
       t.type = kind == "schedule" ? target_type::schedule : target_type::receiver;
       t.name = name;
-      references_.push_back({kind == "schedule" ? reference_kind::schedule : reference_kind::receiver,
-                             name, t.where});
+      references_.push_back(
+          {kind == "schedule" ? reference_kind::schedule : reference_kind::receiver, name,
+           t.where});
       return t;
     }
-    error(node, "unknown target " + quote(text) +
-                    " (expected schedule:NAME, receiver:NAME or project)");
+    error(node,
+          "unknown target " + quote(text) + " (expected schedule:NAME, receiver:NAME or project)");
     return std::nullopt;
   }
 
   void parse_dedup(const YAML::Node& node) {
-    for_each_field(node, dedup_keys, [&](std::string_view key, const YAML::Node& value) {
-      if (key == "retention") {
-        if (auto d = duration_value(value, key)) {
-          if (d->count() <= 0) {
-            error(value, "dedup.retention must be positive");
-          } else {
-            config_.dedup.retention = *d;
+    for_each_field(
+        node, dedup_keys,
+        [&](std::string_view key, const YAML::Node& value) {
+          if (key == "retention") {
+            if (auto d = duration_value(value, key)) {
+              if (d->count() <= 0) {
+                error(value, "dedup.retention must be positive");
+              } else {
+                config_.dedup.retention = *d;
+              }
+            }
+          } else if (key == "max_incidents") {
+            if (auto s = scalar(value, key)) {
+              // Digits only: no sign, no exponent; at most 18 digits so it cannot overflow.
+              const bool numeric =
+                  !s->empty() && s->size() <= 18 &&
+                  std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '9'; });
+              std::size_t n = 0;
+              if (numeric) {
+                for (char c : *s) n = n * 10 + static_cast<std::size_t>(c - '0');
+              }
+              if (!numeric || n < 1) {
+                error(value, "dedup.max_incidents must be an integer >= 1, got " + quote(*s));
+              } else {
+                config_.dedup.max_incidents = n;
+              }
+            }
           }
-        }
-      } else if (key == "max_incidents") {
-        if (auto s = scalar(value, key)) {
-          // Digits only: no sign, no exponent; at most 18 digits so it cannot overflow.
-          const bool numeric = !s->empty() && s->size() <= 18 &&
-                               std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '9'; });
-          std::size_t n = 0;
-          if (numeric) {
-            for (char c : *s) n = n * 10 + static_cast<std::size_t>(c - '0');
-          }
-          if (!numeric || n < 1) {
-            error(value, "dedup.max_incidents must be an integer >= 1, got " + quote(*s));
-          } else {
-            config_.dedup.max_incidents = n;
-          }
-        }
-      }
-    }, "dedup");
+        },
+        "dedup");
   }
 
   // --- cross-references ----------------------------------------------------------------------
@@ -1002,15 +1030,17 @@ class loader {
       }
       if (known->contains(ref.name)) continue;
       const std::string suggestion = closest(ref.name, *names);
-      error(ref.where, "unknown " + kind + " " + quote(ref.name) +
-                           (suggestion.empty() ? "" : " (did you mean " + quote(suggestion) + "?)"));
+      error(ref.where,
+            "unknown " + kind + " " + quote(ref.name) +
+                (suggestion.empty() ? "" : " (did you mean " + quote(suggestion) + "?)"));
     }
   }
 
   void check_routes(const std::optional<position>& routes_at) {
     if (config_.routes.empty()) {
       if (route_errors_ > 0) return;  // the broken routes were reported already
-      warning(routes_at.value_or(position{1, 1}), "routes: no routes are configured; no alert will be notified");
+      warning(routes_at.value_or(position{1, 1}),
+              "routes: no routes are configured; no alert will be notified");
       return;
     }
     // A match-all route that stops matching hides every route after it.
@@ -1037,8 +1067,8 @@ class loader {
   std::vector<diagnostic> diagnostics_;
   std::vector<reference> references_;
   std::size_t route_errors_ = 0;
-  bool route_had_conditions_ = false;        // set by parse_route for the route it parses
-  std::vector<bool> route_has_conditions_;   // per config_.routes entry: `match` was not empty
+  bool route_had_conditions_ = false;       // set by parse_route for the route it parses
+  std::vector<bool> route_has_conditions_;  // per config_.routes entry: `match` was not empty
 };
 
 }  // namespace

@@ -98,8 +98,7 @@ std::variant<matcher_spec, std::string> parse_matcher(std::string_view text) {
     spec.op = matcher_op::not_regex;
     i += 2;
   } else {
-    return "matcher " + quote(text) + " needs an operator (=, !=, =~ or !~) after " +
-           quote(name);
+    return "matcher " + quote(text) + " needs an operator (=, !=, =~ or !~) after " + quote(name);
   }
 
   while (i < text.size() && is_space(text[i])) ++i;

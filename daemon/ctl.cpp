@@ -223,7 +223,7 @@ int route_test(const route_test_options& o, std::ostream& out, std::ostream& err
       json::object tj;
       tj["target"] = target_label(t);
       std::string line;
-      if (t.type == config::target_type::schedule && owner == routing::ownership::user) {
+      if (!routing::may_notify(t, owner)) {
         line = "blocked: a user project never pages the team's schedules";
         tj["blocked"] = true;
       } else {

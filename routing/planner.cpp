@@ -73,8 +73,7 @@ class planner {
       const std::string& route_name = route->source->name;
       routes.push_back(route_name);
       for (const config::target& t : route->source->notify) {
-        if (t.type == config::target_type::schedule && owner == ownership::user) {
-          // User projects never reach the team's pager, whatever the routes say.
+        if (!may_notify(t, owner)) {
           out_.blocked.push_back({t.name, route_name, a.fp});
           continue;
         }

@@ -30,6 +30,12 @@ struct resolved_target {
   const config::contact* reach = nullptr;  // nullptr: nobody on call / no contacts configured
 };
 
+// The one rule no configuration overrides: an alert from a user project never pages the team
+// through a schedule (it goes to that project's own contacts). Pure.
+inline bool may_notify(const config::target& t, ownership owner) {
+  return !(t.type == config::target_type::schedule && owner == ownership::user);
+}
+
 // Everything compiled from one configuration: the ownership classifier, the route list with its
 // matchers, the schedules, and contact lookups. Built once per (re)load and shared as
 // `shared_ptr<const routing_table>`; immutable, so any thread may read it while a reload builds

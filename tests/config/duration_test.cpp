@@ -1,13 +1,13 @@
 #include "config/duration.h"
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <ostream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace alertrouter::config {
 namespace {
@@ -38,8 +38,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // The units, one at a time.
         parse_case{"30s", 30}, parse_case{"15m", 900}, parse_case{"2h", 7200},
-        parse_case{"1d", 86400}, parse_case{"1w", 604800}, parse_case{"0s", 0},
-        parse_case{"0w", 0}, parse_case{"90m", 5400}, parse_case{"007s", 7},
+        parse_case{"1d", 86400}, parse_case{"1w", 604800}, parse_case{"0s", 0}, parse_case{"0w", 0},
+        parse_case{"90m", 5400}, parse_case{"007s", 7},
         // Combinations, largest unit first.
         parse_case{"1h30m", 5400}, parse_case{"1w2d", 777600}, parse_case{"1d12h", 129600},
         parse_case{"1w1d1h1m1s", 604800 + 86400 + 3600 + 60 + 1}, parse_case{"2m30s", 150},
@@ -93,9 +93,19 @@ TEST(format_duration, most_negative_value_does_not_overflow) {
 }
 
 TEST(duration, format_then_parse_round_trips) {
-  const std::int64_t values[] = {0,      1,      59,      61,        3599,
-                                 3601,   86399,  86401,   604799,    604801,
-                                 1234567, 987654321, std::numeric_limits<std::int64_t>::max()};
+  const std::int64_t values[] = {0,
+                                 1,
+                                 59,
+                                 61,
+                                 3599,
+                                 3601,
+                                 86399,
+                                 86401,
+                                 604799,
+                                 604801,
+                                 1234567,
+                                 987654321,
+                                 std::numeric_limits<std::int64_t>::max()};
   for (std::int64_t s : values) {
     const std::string text = format_duration(seconds(s));
     const auto back = parse_duration(text);

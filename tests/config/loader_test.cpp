@@ -1,5 +1,8 @@
 #include "config/loader.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -7,9 +10,6 @@
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "config/duration.h"
 
@@ -87,7 +87,8 @@ TEST(loader, defaults_apply_when_keys_are_omitted) {
   EXPECT_EQ(l.name, "layer-1");
   EXPECT_EQ(l.shift, std::chrono::hours(24 * 7));
   EXPECT_FALSE(l.active.has_value());
-  EXPECT_EQ(l.start, local_time{date::local_days{date::year{2026} / 1 / 7}} + std::chrono::hours(16));
+  EXPECT_EQ(l.start,
+            local_time{date::local_days{date::year{2026} / 1 / 7}} + std::chrono::hours(16));
   EXPECT_FALSE(c.routes.at(0).continue_matching);
 }
 
@@ -234,10 +235,9 @@ class validation_test : public ::testing::TestWithParam<validation_case> {};
 TEST_P(validation_test, reports_the_problem_at_its_position) {
   const validation_case& c = GetParam();
   const load_result r = load(c.yaml);
-  const auto matching = std::find_if(r.diagnostics.begin(), r.diagnostics.end(),
-                                     [&](const diagnostic& d) {
-                                       return d.message.find(c.message) != std::string::npos;
-                                     });
+  const auto matching = std::find_if(
+      r.diagnostics.begin(), r.diagnostics.end(),
+      [&](const diagnostic& d) { return d.message.find(c.message) != std::string::npos; });
   ASSERT_NE(matching, r.diagnostics.end()) << "no diagnostic says: " << c.message << "\n"
                                            << dump(r);
   EXPECT_EQ(matching->where.line, c.line) << dump(r);
@@ -268,8 +268,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         validation_case{"unknown_top_key_with_suggestion", "lisen: 127.0.0.1:1\n", 1, 1,
                         "unknown key 'lisen' (did you mean 'listen'?)"},
-        validation_case{"unknown_key_transposition",
-                        with_people(R"yaml(schedules:
+        validation_case{"unknown_key_transposition", with_people(R"yaml(schedules:
   s:
     layers:
       - members: [alice]
@@ -279,8 +278,9 @@ INSTANTIATE_TEST_SUITE_P(
                         11, 9, "unknown key 'shfit' (did you mean 'shift'?)"},
         validation_case{"unknown_key_without_suggestion", "colour: red\n", 1, 1,
                         "unknown key 'colour' (expected one of: listen, timezone,"},
-        validation_case{"unknown_contact_key", "people:\n  alice: {webhook: \"http://x/a\", mail: a@b}\n",
-                        2, 34, "unknown key 'mail' (did you mean 'email'?)"},
+        validation_case{"unknown_contact_key",
+                        "people:\n  alice: {webhook: \"http://x/a\", mail: a@b}\n", 2, 34,
+                        "unknown key 'mail' (did you mean 'email'?)"},
         validation_case{"duplicate_key", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", 2, 1,
                         "duplicate key 'listen' (first given on line 1)"},
         validation_case{"people_as_list", "people: [alice, bob]\n", 1, 9,
@@ -292,16 +292,18 @@ INSTANTIATE_TEST_SUITE_P(
                         with_people("schedules:\n  s:\n    layers:\n      - members: alice\n"
                                     "        start: 2026-01-07T16:00\n"),
                         9, 18, "'members' must be a list of people, got a string"},
-        validation_case{"match_as_string",
-                        with_people("routes:\n  - match: severity=page\n    notify: [receiver:feed]\n"),
-                        7, 12, "'match' must be a list, got a string"},
+        validation_case{
+            "match_as_string",
+            with_people("routes:\n  - match: severity=page\n    notify: [receiver:feed]\n"), 7, 12,
+            "'match' must be a list, got a string"},
         validation_case{"listen_as_map", "listen: {host: x}\n", 1, 9,
                         "'listen' must be a string, got a map"},
-        validation_case{"route_as_string", with_people("routes:\n  - receiver:feed\n"), 7, 5,
-                        "a route must be a map with keys name, match, notify, continue, got a string"},
+        validation_case{
+            "route_as_string", with_people("routes:\n  - receiver:feed\n"), 7, 5,
+            "a route must be a map with keys name, match, notify, continue, got a string"},
         validation_case{"continue_not_boolean",
-                        with_people("routes:\n  - notify: [receiver:feed]\n    continue: maybe\n"), 8,
-                        15, "'continue' must be a boolean (true or false), got 'maybe'"},
+                        with_people("routes:\n  - notify: [receiver:feed]\n    continue: maybe\n"),
+                        8, 15, "'continue' must be a boolean (true or false), got 'maybe'"},
         validation_case{"top_level_list", "- a\n- b\n", 1, 1,
                         "the configuration must be a map of settings, got a list"},
         validation_case{"dedup_as_list", "dedup: [1h]\n", 1, 8,
@@ -312,30 +314,32 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     references, validation_test,
     ::testing::Values(
-        validation_case{"unknown_member",
-                        with_people("schedules:\n  s:\n    layers:\n      - members: [alice, bobb]\n"
-                                    "        start: 2026-01-07T16:00\n") + std::string(tail_route),
-                        9, 26, "unknown person 'bobb' (did you mean 'bob'?)"},
+        validation_case{
+            "unknown_member",
+            with_people("schedules:\n  s:\n    layers:\n      - members: [alice, bobb]\n"
+                        "        start: 2026-01-07T16:00\n") +
+                std::string(tail_route),
+            9, 26, "unknown person 'bobb' (did you mean 'bob'?)"},
         validation_case{"unknown_override_person",
                         with_people("schedules:\n  s:\n    overrides:\n"
                                     "      - {person: mallory, from: 2026-01-01T00:00, to: "
-                                    "2026-01-02T00:00}\n") + std::string(tail_route),
+                                    "2026-01-02T00:00}\n") +
+                            std::string(tail_route),
                         9, 18, "unknown person 'mallory'"},
         validation_case{"unknown_schedule_target",
                         with_people("schedules:\n  clinic:\n    layers: [{members: [alice], start: "
                                     "2026-01-07T16:00}]\nroutes:\n  - notify: [schedule:clnic]\n"),
                         10, 14, "unknown schedule 'clnic' (did you mean 'clinic'?)"},
         validation_case{"unknown_receiver_target",
-                        with_people("routes:\n  - notify: [receiver:feed, receiver:pager]\n"), 7, 29,
-                        "unknown receiver 'pager'"},
-        validation_case{"project_with_name",
-                        with_people("routes:\n  - notify: [project:tools]\n"), 7, 14,
-                        "'project' takes no name"},
+                        with_people("routes:\n  - notify: [receiver:feed, receiver:pager]\n"), 7,
+                        29, "unknown receiver 'pager'"},
+        validation_case{"project_with_name", with_people("routes:\n  - notify: [project:tools]\n"),
+                        7, 14, "'project' takes no name"},
         validation_case{"unknown_target_kind", with_people("routes:\n  - notify: [person:alice]\n"),
                         7, 14, "unknown target 'person:alice' (expected schedule:NAME"},
         // Quoted: in a flow list, bare `schedule:` would be a map {schedule: null}.
-        validation_case{"target_without_name", with_people("routes:\n  - notify: ['schedule:']\n"), 7,
-                        14, "target 'schedule:' needs a name: schedule:NAME"},
+        validation_case{"target_without_name", with_people("routes:\n  - notify: ['schedule:']\n"),
+                        7, 14, "target 'schedule:' needs a name: schedule:NAME"},
         validation_case{"route_without_notify",
                         with_people("routes:\n  - name: r\n    match: ['a=b']\n"), 7, 5,
                         "route 'r' needs 'notify'"},
@@ -345,12 +349,13 @@ INSTANTIATE_TEST_SUITE_P(
                         with_people("routes:\n  - {name: r, notify: [receiver:feed]}\n"
                                     "  - {name: r, notify: [receiver:feed]}\n"),
                         8, 5, "duplicate route name 'r' (first used on line 7)"},
-        validation_case{"duplicate_layer_name",
-                        with_people("schedules:\n  s:\n    layers:\n"
-                                    "      - {name: a, members: [alice], start: 2026-01-07T16:00}\n"
-                                    "      - {name: a, members: [bob], start: 2026-01-07T16:00}\n") +
-                            std::string(tail_route),
-                        10, 9, "duplicate layer name 'a' in schedule 's'"}));
+        validation_case{
+            "duplicate_layer_name",
+            with_people("schedules:\n  s:\n    layers:\n"
+                        "      - {name: a, members: [alice], start: 2026-01-07T16:00}\n"
+                        "      - {name: a, members: [bob], start: 2026-01-07T16:00}\n") +
+                std::string(tail_route),
+            10, 9, "duplicate layer name 'a' in schedule 's'"}));
 
 INSTANTIATE_TEST_SUITE_P(
     schedules, validation_test,
@@ -364,13 +369,12 @@ INSTANTIATE_TEST_SUITE_P(
                                     "        start: 2026-01-07T16:00\n"),
                         9, 9, "layer 'x' needs 'members'"},
         validation_case{"missing_start",
-                        with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"), 9, 9,
-                        "layer 'layer-1' needs 'start'"},
+                        with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"), 9,
+                        9, "layer 'layer-1' needs 'start'"},
         validation_case{"no_layers_no_overrides",
                         with_people("schedules:\n  s:\n    timezone: UTC\n"), 7, 3,
                         "schedule 's' has no layers and no overrides"},
-        validation_case{"empty_layer_list",
-                        with_people("schedules:\n  s: {layers: []}\n"), 7, 3,
+        validation_case{"empty_layer_list", with_people("schedules:\n  s: {layers: []}\n"), 7, 3,
                         "schedule 's' has no layers and no overrides"},
         validation_case{"bad_start_time",
                         with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
@@ -392,33 +396,38 @@ INSTANTIATE_TEST_SUITE_P(
                         with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
                                     "        start: 2026-01-07T16:00\n        active: 9-17\n"),
                         11, 17, "invalid daily window '9-17' for 'active' (expected HH:MM-HH:MM"},
-        validation_case{"window_begin_24",
-                        with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
-                                    "        start: 2026-01-07T16:00\n        active: 24:00-03:00\n"),
-                        11, 17, "invalid daily window '24:00-03:00'"},
-        validation_case{"empty_window",
-                        with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
-                                    "        start: 2026-01-07T16:00\n        active: \"08:00-08:00\"\n"),
-                        11, 17, "daily window '08:00-08:00' is empty (begin equals end)"},
+        validation_case{
+            "window_begin_24",
+            with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
+                        "        start: 2026-01-07T16:00\n        active: 24:00-03:00\n"),
+            11, 17, "invalid daily window '24:00-03:00'"},
+        validation_case{
+            "empty_window",
+            with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
+                        "        start: 2026-01-07T16:00\n        active: \"08:00-08:00\"\n"),
+            11, 17, "daily window '08:00-08:00' is empty (begin equals end)"},
         validation_case{"unknown_schedule_zone",
                         with_people("schedules:\n  s:\n    timezone: Europe/Berln\n"), 8, 15,
                         "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)"},
         validation_case{"unknown_default_zone", "timezone: Mars/Olympus\n", 1, 11,
                         "unknown time zone 'Mars/Olympus'"},
-        validation_case{"inverted_override",
-                        with_people("schedules:\n  s:\n    overrides:\n"
-                                    "      - {person: alice, from: 2026-12-27T00:00, to: 2026-12-24T00:00}\n"),
-                        9, 9, "inverted override: 'from' 2026-12-27T00:00 is not before 'to' 2026-12-24T00:00"},
-        validation_case{"empty_override",
-                        with_people("schedules:\n  s:\n    overrides:\n"
-                                    "      - {person: alice, from: 2026-12-27T00:00, to: 2026-12-27T00:00}\n"),
-                        9, 9, "inverted override"},
-        validation_case{"overlapping_overrides",
-                        with_people("schedules:\n  s:\n    overrides:\n"
-                                    "      - {person: alice, from: 2026-12-24T00:00, to: 2026-12-27T00:00}\n"
-                                    "      - {person: bob, from: 2026-12-20T00:00, to: 2026-12-22T00:00}\n"
-                                    "      - {person: bob, from: 2026-12-26T23:00, to: 2026-12-28T00:00}\n"),
-                        11, 9, "overlaps the override on line 9"},
+        validation_case{
+            "inverted_override",
+            with_people("schedules:\n  s:\n    overrides:\n"
+                        "      - {person: alice, from: 2026-12-27T00:00, to: 2026-12-24T00:00}\n"),
+            9, 9, "inverted override: 'from' 2026-12-27T00:00 is not before 'to' 2026-12-24T00:00"},
+        validation_case{
+            "empty_override",
+            with_people("schedules:\n  s:\n    overrides:\n"
+                        "      - {person: alice, from: 2026-12-27T00:00, to: 2026-12-27T00:00}\n"),
+            9, 9, "inverted override"},
+        validation_case{
+            "overlapping_overrides",
+            with_people("schedules:\n  s:\n    overrides:\n"
+                        "      - {person: alice, from: 2026-12-24T00:00, to: 2026-12-27T00:00}\n"
+                        "      - {person: bob, from: 2026-12-20T00:00, to: 2026-12-22T00:00}\n"
+                        "      - {person: bob, from: 2026-12-26T23:00, to: 2026-12-28T00:00}\n"),
+            11, 9, "overlaps the override on line 9"},
         validation_case{"override_missing_to",
                         with_people("schedules:\n  s:\n    overrides:\n"
                                     "      - {person: alice, from: 2026-12-24T00:00}\n"),
@@ -430,17 +439,19 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{"bad_listen", "listen: localhost\n", 1, 9,
                         "listen: 'localhost' must look like HOST:PORT"},
         validation_case{"listen_port_too_big", "listen: 127.0.0.1:65536\n", 1, 9, "HOST:PORT"},
-        validation_case{"bad_matcher", with_people("routes:\n  - match: ['severity']\n"
-                                                   "    notify: [receiver:feed]\n"),
+        validation_case{"bad_matcher",
+                        with_people("routes:\n  - match: ['severity']\n"
+                                    "    notify: [receiver:feed]\n"),
                         7, 13, "needs an operator"},
         validation_case{"bad_regex",
                         with_people("routes:\n  - match: ['a=b', 'severity=~\"(page\"']\n"
                                     "    notify: [receiver:feed]\n"),
                         7, 20, "invalid regex '(page' for 'severity'"},
-        validation_case{"bad_owned_regex", "ownership:\n  owned_regex: ['tools\\..+', 'a[']\n", 2, 30,
-                        "invalid regex 'a[' in 'owned_regex': missing ]: ["},
-        validation_case{"bad_infrastructure_matcher", "ownership:\n  infrastructure: ['1team=\"wmcs\"']\n",
-                        2, 20, "invalid label name '1team'"},
+        validation_case{"bad_owned_regex", "ownership:\n  owned_regex: ['tools\\..+', 'a[']\n", 2,
+                        30, "invalid regex 'a[' in 'owned_regex': missing ]: ["},
+        validation_case{"bad_infrastructure_matcher",
+                        "ownership:\n  infrastructure: ['1team=\"wmcs\"']\n", 2, 20,
+                        "invalid label name '1team'"},
         validation_case{"bad_ownership_label", "ownership:\n  label: project-name\n", 2, 10,
                         "ownership.label 'project-name' is not a valid label name"},
         validation_case{"bad_webhook", "people:\n  alice: {webhook: \"ftp://x\"}\n", 2, 20,
@@ -465,34 +476,37 @@ INSTANTIATE_TEST_SUITE_P(
                         "person 'bob' has no contact", severity::warning},
         validation_case{"receiver_without_contact", "receivers:\n  feed: {webhook: \"\"}\n", 2, 3,
                         "receiver 'feed' has no contact", severity::warning},
-        validation_case{"last_route_not_match_all",
-                        with_people("routes:\n  - name: pages\n    match: ['severity=\"page\"']\n"
-                                    "    notify: [receiver:feed]\n"),
-                        7, 5,
-                        "routes: last route 'pages' is not a match-all fallback; alerts matching no "
-                        "route are not notified",
+        validation_case{
+            "last_route_not_match_all",
+            with_people("routes:\n  - name: pages\n    match: ['severity=\"page\"']\n"
+                        "    notify: [receiver:feed]\n"),
+            7, 5,
+            "routes: last route 'pages' is not a match-all fallback; alerts matching no "
+            "route are not notified",
+            severity::warning},
+        validation_case{"no_routes", with_people("routes: []\n"), 6, 9, "no routes are configured",
                         severity::warning},
-        validation_case{"no_routes", with_people("routes: []\n"), 6, 9,
-                        "no routes are configured", severity::warning},
         validation_case{"routes_missing", with_people(""), 1, 1, "no routes are configured",
                         severity::warning},
         validation_case{"unreachable_route",
                         with_people("routes:\n  - name: all\n    notify: [receiver:feed]\n"
                                     "  - name: later\n    notify: [receiver:feed]\n"),
-                        9, 5, "route 'later' is unreachable: route 'all' on line 7", severity::warning},
+                        9, 5, "route 'later' is unreachable: route 'all' on line 7",
+                        severity::warning},
         validation_case{"route_dropping_alerts",
                         with_people("routes:\n  - name: drop\n    notify: []\n"), 7, 5,
                         "route 'drop' notifies nobody", severity::warning},
-        validation_case{"impossible_ownership_value",
-                        with_people("routes:\n  - match: ['ownership=\"own\"']\n    notify: [receiver:feed]\n"
-                                    "  - notify: [receiver:feed]\n"),
-                        7, 13, "never matches: ownership is owned, user or unowned",
-                        severity::warning}));
+        validation_case{
+            "impossible_ownership_value",
+            with_people("routes:\n  - match: ['ownership=\"own\"']\n    notify: [receiver:feed]\n"
+                        "  - notify: [receiver:feed]\n"),
+            7, 13, "never matches: ownership is owned, user or unowned", severity::warning}));
 
 INSTANTIATE_TEST_SUITE_P(
     syntax, validation_test,
     ::testing::Values(
-        validation_case{"unclosed_flow_list", "people:\n  alice: {irc: [x\n", 3, 1, "YAML syntax error"},
+        validation_case{"unclosed_flow_list", "people:\n  alice: {irc: [x\n", 3, 1,
+                        "YAML syntax error"},
         validation_case{"bad_indentation", "people:\n  alice:\n    irc: a\n   bob: x\n", 4, 4,
                         "YAML syntax error: end of map not found"},
         validation_case{"two_documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", 2, 1,
@@ -571,8 +585,9 @@ TEST(loader, rejects_deep_nesting_without_crashing) {
     const load_result r = load(yaml);
     EXPECT_FALSE(r.value.has_value());
     ASSERT_FALSE(r.diagnostics.empty());
-    const bool deep_or_syntax = r.diagnostics[0].message.find("nested deeper") != std::string::npos ||
-                                r.diagnostics[0].message.find("YAML syntax error") != std::string::npos;
+    const bool deep_or_syntax =
+        r.diagnostics[0].message.find("nested deeper") != std::string::npos ||
+        r.diagnostics[0].message.find("YAML syntax error") != std::string::npos;
     EXPECT_TRUE(deep_or_syntax) << dump(r);
   }
   std::string yaml = "people: ";
@@ -604,8 +619,8 @@ TEST(loader, unreadable_file_is_an_error_at_line_zero) {
 }
 
 TEST(loader, load_file_reports_the_path) {
-  const std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("loader_test_" + std::to_string(::getpid()) + ".yaml");
+  const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                     ("loader_test_" + std::to_string(::getpid()) + ".yaml");
   {
     std::ofstream out(path);
     out << "people:\n  alice: {irc: a}\nlisten: bad\n";

@@ -1,11 +1,11 @@
 #include "config/matcher_parse.h"
 
+#include <gtest/gtest.h>
+
 #include <optional>
 #include <ostream>
 #include <string>
 #include <variant>
-
-#include <gtest/gtest.h>
 
 namespace alertrouter::config {
 namespace {
@@ -71,11 +71,12 @@ INSTANTIATE_TEST_SUITE_P(
         ok(R"(summary="ünïcødé ✓")", "summary", equal, "ünïcødé ✓"),
         // Go-style escapes inside values: \" \\ \n; any other backslash stays literal, which is
         // what keeps regex escapes intact.
-        ok(R"(a="say \"hi\"")", "a", equal, R"(say "hi")"), ok(R"(a="back\\slash")", "a", equal,
-                                                                R"(back\slash)"),
+        ok(R"(a="say \"hi\"")", "a", equal, R"(say "hi")"),
+        ok(R"(a="back\\slash")", "a", equal, R"(back\slash)"),
         ok(R"(a="line\nbreak")", "a", equal, "line\nbreak"),
         ok(R"(project=~"tools\..+")", "project", regex, R"(tools\..+)"),
-        ok(R"(a="tab\t")", "a", equal, R"(tab\t)"), ok(R"(a=trailing\)", "a", equal, R"(trailing\)"),
+        ok(R"(a="tab\t")", "a", equal, R"(tab\t)"),
+        ok(R"(a=trailing\)", "a", equal, R"(trailing\)"),
         ok(R"(a=bare\"quote)", "a", equal, R"(bare"quote)"),
         ok("a=\"multi\nline\"", "a", equal, "multi\nline"),
         ok(R"(a=~"[a-z]+\d{2}")", "a", regex, R"([a-z]+\d{2})")));
@@ -95,7 +96,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad(R"(a="escaped at end\")", "missing its closing double quote"),
         bad(R"(a=in"side)", "unescaped double quote"), bad(R"(a="x"y")", "unescaped double quote"),
         bad(R"(a="x" "y")", "unescaped double quote"), bad("a=\"\xff\xfe\"", "not valid UTF-8"),
-        bad("a=\"\xc0\xaf\"", "not valid UTF-8"),  // overlong '/'
+        bad("a=\"\xc0\xaf\"", "not valid UTF-8"),      // overlong '/'
         bad("a=\"\xed\xa0\x80\"", "not valid UTF-8"),  // a UTF-16 surrogate
         bad(R"(a=~"(")", "invalid regex '(' for 'a': missing )"),
         bad(R"(a!~"x{2,1}")", "invalid regex"), bad(R"(a=~"(?P<n>x")", "invalid regex"),
