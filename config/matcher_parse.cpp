@@ -57,7 +57,15 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quote(std::string_view s) {
+  // Built by appends: gcc 12 at -O3 flags `"'" + std::string(s)` with a false -Wrestrict.
+  std::string out;
+  out.reserve(s.size() + 2);
+  out.push_back('\'');
+  out.append(s);
+  out.push_back('\'');
+  return out;
+}
 
 }  // namespace
 
