@@ -64,7 +64,12 @@ int main(int argc, char** argv) {
   rtc->add_flag("--json", rt.json, "JSON output");
   rtc->add_option("LABEL=VALUE", rt.labels, "the alert's labels")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every other parse error is a usage error, exit 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (check->parsed()) return alertrouter::daemon::check_config(check_file, now(), std::cout, std::cerr);
   if (oc->parsed()) {

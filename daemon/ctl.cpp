@@ -238,8 +238,7 @@ int route_test(const route_test_options& o, std::ostream& out, std::ostream& err
                                                    : std::string(tj["project"].as_string());
         }
         if (rt.reach) {
-          if (!line.empty()) line += " ";
-          line += "(" + describe(*rt.reach) + ")";
+          line += line.empty() ? describe(*rt.reach) : " (" + describe(*rt.reach) + ")";
           tj["contact"] = contact_json(*rt.reach);
         } else if (t.type != config::target_type::schedule || !rt.person.empty()) {
           line += line.empty() ? "no contact configured" : " (no contact configured)";

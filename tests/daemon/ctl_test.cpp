@@ -195,7 +195,7 @@ TEST_F(ctl_test, route_test_owned_page_resolves_the_person_on_call) {
   EXPECT_THAT(out_.str(), HasSubstr("route owned-page\n"));
   EXPECT_THAT(out_.str(), HasSubstr("schedule:clinic -> bob (webhook http://127.0.0.1:9000/bob, "
                                     "irc bob)"));
-  EXPECT_THAT(out_.str(), HasSubstr("receiver:cloud-feed -> (webhook http://127.0.0.1:9000/feed)"));
+  EXPECT_THAT(out_.str(), HasSubstr("receiver:cloud-feed -> webhook http://127.0.0.1:9000/feed\n"));
   EXPECT_THAT(out_.str(), Not(HasSubstr("route fallback")));
 }
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace alertrouter::routing {
@@ -292,6 +294,29 @@ void expect_errors(const std::vector<error_case>& cases) {
   }
 }
 
+TEST(DecodeWebhook, RepeatedAndAlternatingTimesAcrossAlerts) {
+  const char* starts[] = {"2026-03-01T10:00:00Z", "2026-03-01T10:00:00Z", "2026-03-01T11:00:00.5Z",
+                          "2026-03-01T10:00:00Z", "2026-03-01T12:00:00+01:00"};
+  const char* ends[] = {"0001-01-01T00:00:00Z", "2026-03-01T10:30:00Z", "0001-01-01T00:00:00Z",
+                        "0001-01-01T00:00:00Z", "2026-03-01T10:30:00Z"};
+  std::string alerts;
+  for (std::size_t i = 0; i < std::size(starts); ++i) {
+    if (i > 0) alerts += ",";
+    alerts += R"({"status":"firing","labels":{},"startsAt":")" + std::string(starts[i]) +
+              R"(","endsAt":")" + ends[i] + R"("})";
+  }
+  const webhook w = decoded(with_alerts(alerts));
+  ASSERT_EQ(w.alerts.size(), std::size(starts));
+  for (std::size_t i = 0; i < std::size(starts); ++i) {
+    EXPECT_EQ(w.alerts[i].starts_at, ts(starts[i])) << i;
+    EXPECT_EQ(w.alerts[i].ends_at, ts(ends[i])) << i;
+  }
+  // A bad time after the same field parsed fine is still reported.
+  expect_errors({{with_alerts(alert_with("", "") + "," +
+                              alert_with("startsAt", R"("2026-03-01T10:00:00Zx")")),
+                  "alerts[1].startsAt", "expected an RFC 3339 string"}});
+}
+
 TEST(DecodeWebhook, MalformedJson) {
   expect_errors({
       {"", "", "truncated"},
@@ -313,7 +338,74 @@ TEST(DecodeWebhook, MalformedJson) {
       {R"({"alerts":[],"a":"\ud800"})", "", "invalid JSON"},
       {R"({"alerts":[],"a":01})", "", "invalid JSON"},
       {R"({"alerts":[],"a":NaN})", "", "invalid JSON"},
+      // The parser rejects integers beyond 64 bits and numbers beyond double's range, wherever
+      // they are, before any field is looked at.
+      {R"({"truncatedAlerts":18446744073709551616,"alerts":[]})", "", "64-bit integer"},
+      {R"({"alerts":[],"x":-9223372036854775809})", "", "invalid JSON"},
+      {R"({"alerts":[],"x":{"y":[1e400]}})", "", "invalid JSON"},
   });
+}
+
+TEST(DecodeWebhook, MalformedJsonMessagesSayWhere) {
+  expect_errors({
+      {R"({"alerts":[]}})", "", "unexpected data after the JSON document at byte 13"},
+      {"{\"alerts\":[]} \n x", "", "unexpected data after the JSON document at byte 16"},
+      {R"({"alerts":[]}")", "", "unexpected data after the JSON document at byte 13"},
+      {R"("alerts" [])", "", "unexpected data after the JSON document at byte 9"},
+      {R"({"alerts":[}])", "", "invalid JSON at byte 11: mismatched '}'"},
+      {R"({"alerts":[],"x":"]"])", "", "invalid JSON at byte 20: mismatched ']'"},
+      {R"(<alerts/>)", "", "invalid JSON at byte 0"},
+      {R"({"alerts":[],"x":{"y":[{"z":"a\"]}"}]})", "", "truncated JSON"},
+      {R"({"alerts":[],"a":"\udc00"})", "", "unpaired surrogate"},
+      {R"({"alerts":[],"a":tru})", "", "invalid literal"},
+      {R"({"alerts":[],"a":1.})", "", "malformed number"},
+      {"{\"alerts\":[],\"a\":\"\x01\"}", "", "control character"},
+      {R"({"alerts":[] "a":1})", "", "missing comma"},
+  });
+}
+
+TEST(DecodeWebhook, MalformedJsonAnywhereWinsOverFieldErrors) {
+  // The whole body is validated before any field is read, so a syntax error after a wrong field
+  // (or deep inside an ignored one) is what gets reported.
+  expect_errors({
+      {R"({"version":4,"alerts":[],"x":[1,2,]})", "", "invalid JSON"},
+      {with_alerts(alert_with("status", R"("bad")")) + R"( {)", "", "after the JSON document"},
+      {R"({"alerts":[],"future":{"a":[{"b":{"c":[nul]}}]}})", "", "invalid literal"},
+  });
+}
+
+TEST(DecodeWebhook, BodiesOfAnySizeInAnyOrderOnManyThreads) {
+  // The parser and its buffers are reused per thread and grow with the bodies; a body over the
+  // retained size gets buffers of its own. Results must not depend on what was decoded before.
+  std::string big = R"({"alerts":[)";
+  for (int i = 0; i < 3000; ++i) {
+    if (i > 0) big += ",";
+    big += alert_with("labels", R"({"i":")" + std::to_string(i) + R"(","pad":")" +
+                                    std::string(400, 'p') + R"("})");
+  }
+  big += "]}";
+  ASSERT_GT(big.size(), 1u << 20);
+  const std::string medium = big.substr(0, big.find(",{", 200000)) + "]}";
+  const std::string small = with_alerts(alert_with("", ""));
+  const std::vector<std::pair<const std::string*, std::size_t>> sequence = {
+      {&small, 1}, {&medium, 0}, {&small, 1}, {&big, 3000}, {&small, 1}, {&medium, 0}};
+  const auto run = [&] {
+    for (const auto& [body, count] : sequence) {
+      const webhook w = decoded(*body);
+      if (count != 0) {
+        EXPECT_EQ(w.alerts.size(), count);
+      } else {
+        EXPECT_GT(w.alerts.size(), 300u);
+      }
+      EXPECT_EQ(w.alerts.back().labels.get("alertname").empty(), body != &small);
+      EXPECT_EQ(rejected(small.substr(0, small.size() - 1)).message,
+                "truncated JSON: unexpected end of input");
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) threads.emplace_back(run);
+  run();
+  for (auto& t : threads) t.join();
 }
 
 TEST(DecodeWebhook, DocumentMustBeAnObject) {
@@ -377,7 +469,7 @@ TEST(DecodeWebhook, WrongTypesAtTheTopNameTheField) {
       {R"({"truncatedAlerts":"2","alerts":[]})", "truncatedAlerts", "non-negative integer"},
       {R"({"truncatedAlerts":-1,"alerts":[]})", "truncatedAlerts", "non-negative integer"},
       {R"({"truncatedAlerts":1.5,"alerts":[]})", "truncatedAlerts", "non-negative integer"},
-      {R"({"truncatedAlerts":18446744073709551616,"alerts":[]})", "truncatedAlerts",
+      {R"({"truncatedAlerts":18446744073709551615,"alerts":[]})", "truncatedAlerts",
        "non-negative integer"},
       {R"({"groupLabels":[],"alerts":[]})", "groupLabels", "expected an object of strings"},
       {R"({"groupLabels":{"a":1},"alerts":[]})", "groupLabels.a", "expected a string"},
