@@ -164,6 +164,9 @@ class planner {
 
 plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& hook,
                timestamp now) {
+  // Retention is enforced here so it holds without a timer; when nothing is due this is one
+  // comparison against the oldest closed incident.
+  table.expire(now);
   return planner(table_cfg, table, now).run(hook);
 }
 

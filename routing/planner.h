@@ -63,7 +63,8 @@ struct plan {
 // Turns one webhook body into the notifications it implies: classify (annotates each alert's
 // labels with `ownership`, normalises severity), dedup against `table`, route new incidents and
 // resolve the on-call person at `now`; closed incidents go back to whoever was paged. Mutates
-// `table` and `hook.alerts` (annotation). Deterministic for the same inputs. Same threading as
+// `table` (first dropping closed incidents older than its retention) and `hook.alerts`
+// (annotation). Deterministic for the same inputs. Same threading as
 // the table.
 plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& hook, timestamp now);
 

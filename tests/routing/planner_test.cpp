@@ -430,3 +430,30 @@ TEST(notification_kind_names, both_kinds_have_names) {
 
 }  // namespace
 }  // namespace alertrouter::routing
+
+namespace alertrouter::routing {
+namespace {
+
+TEST_F(planner_test, closed_incidents_are_forgotten_after_the_retention) {
+  ASSERT_EQ(run({page_alert("tools-db-1")}, started).counts.opened, 1u);
+  const timestamp closed_at = started + 1h;
+  ASSERT_EQ(run({page_alert("tools-db-1", "tools", alert_status::resolved)}, closed_at)
+                .counts.closed,
+            1u);
+
+  // Within the 24h retention a repeat of the resolve is a duplicate...
+  const plan within =
+      run({page_alert("tools-db-1", "tools", alert_status::resolved)}, closed_at + 24h);
+  EXPECT_EQ(within.observations, std::vector<observation>{observation::duplicate});
+  EXPECT_EQ(table_.size(), 1u);
+
+  // ...after it the incident is gone, and the same resolve is one for an unknown fingerprint.
+  const plan after =
+      run({page_alert("tools-db-1", "tools", alert_status::resolved)}, closed_at + 24h + 1s);
+  EXPECT_EQ(after.observations, std::vector<observation>{observation::unknown_resolve});
+  EXPECT_EQ(table_.size(), 0u);
+  EXPECT_TRUE(after.notifications.empty());
+}
+
+}  // namespace
+}  // namespace alertrouter::routing
