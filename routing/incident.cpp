@@ -11,6 +11,8 @@ std::string_view to_string(observation o) {
   switch (o) {
     case observation::opened:
       return "opened";
+    case observation::reopened:
+      return "reopened";
     case observation::duplicate:
       return "duplicate";
     case observation::closed:
@@ -117,7 +119,15 @@ incident_table::result memory_incident_table::observe(const alert& a, ownership 
   entry* e = &it->second;
   incident& inc = e->inc;
   if (a.status == alert_status::firing) {
-    if (inc.open()) return {observation::duplicate, &inc};
+    if (inc.open()) {
+      if (a.starts_at <= inc.starts_at) return {observation::duplicate, &inc};
+      // A newer occurrence while the old one is still open: the resolve between them was lost.
+      // Without this the alert could never page again until some resolve arrived.
+      s.by_id.erase(inc.id);
+      s.open_order.splice(s.open_order.end(), s.open_order, e->pos);
+      s.start(e, a, owner, now);
+      return {observation::reopened, &inc};
+    }
     // Only a later occurrence re-opens: Alertmanager keeps startsAt across resends, so an equal or
     // older startsAt is a delayed copy of the incident that was already resolved.
     if (a.starts_at <= inc.starts_at) return {observation::stale, &inc};

@@ -40,6 +40,9 @@ struct incident {
 // What observing one alert did to the table.
 enum class observation {
   opened,           // first firing alert of a new incident (or a re-fire after a resolve)
+  reopened,         // firing alert with a later startsAt than the *open* incident: its resolve
+                    // was lost (Alertmanager keeps startsAt while an alert stays active), so a
+                    // new incident replaces the old one, which is dropped without a resolve
   duplicate,        // firing repeat of an open incident, or a repeat resolve of a closed one
   closed,           // resolve of an open incident
   stale,            // firing alert not newer than the closed incident, or a resolve older than

@@ -18,6 +18,12 @@ std::string_view to_string(notification_kind k) {
 
 namespace {
 
+bool paged_person(const std::vector<paged_target>& paged, const std::string& person) {
+  return std::any_of(paged.begin(), paged.end(), [&](const paged_target& p) {
+    return p.type == config::target_type::schedule && p.person == person;
+  });
+}
+
 // Builds one plan. Notifications are grouped per (kind, target); a body carries a handful of
 // distinct targets, so a linear search beats a map and allocates nothing.
 class planner {
@@ -36,6 +42,9 @@ class planner {
       const incident_table::result r = table_.observe(a, owner, now_);
       out_.observations.push_back(r.what);
       switch (r.what) {
+        case observation::reopened:
+          ++out_.counts.reopened;
+          [[fallthrough]];
         case observation::opened:
           ++out_.counts.opened;
           page(a, owner, *r.subject);
@@ -81,6 +90,9 @@ class planner {
         if (t.type == config::target_type::schedule && rt.person.empty()) {
           out_.nobody.push_back({t.name, route_name, a.fp});
           continue;
+        }
+        if (t.type == config::target_type::schedule && paged_person(paged, rt.person)) {
+          continue;  // on call in two schedules this incident reaches: one page is enough
         }
         paged_target target{rt.type, std::move(rt.name), std::move(rt.person)};
         if (rt.reach == nullptr) {

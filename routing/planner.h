@@ -44,7 +44,8 @@ struct blocked_target {  // a schedule target for a user-project alert: never pa
 
 struct plan_counts {
   std::size_t received = 0;
-  std::size_t opened = 0;  // "new"
+  std::size_t opened = 0;    // "new" (including reopened)
+  std::size_t reopened = 0;  // new incidents replacing an open one whose resolve was lost
   std::size_t duplicates = 0;
   std::size_t closed = 0;    // "resolved"
   std::size_t stale = 0;     // stale + unknown_resolve

@@ -87,6 +87,24 @@ TEST_F(incident_table_test, repeat_while_open_is_a_duplicate_of_the_same_inciden
   EXPECT_EQ(table_.open_count(), 1u);
 }
 
+TEST_F(incident_table_test, a_later_occurrence_replaces_an_open_incident_whose_resolve_was_lost) {
+  const std::uint64_t old_id = table_.observe(firing(1, t0), ownership::owned, t0).subject->id;
+  // The resolve never arrived; a day later Alertmanager sends a new occurrence (new startsAt).
+  auto r = table_.observe(firing(1, t0 + 24h), ownership::owned, t0 + 24h + 1min);
+  EXPECT_EQ(r.what, observation::reopened);
+  ASSERT_NE(r.subject, nullptr);
+  EXPECT_NE(r.subject->id, old_id);
+  EXPECT_EQ(r.subject->starts_at, t0 + 24h);
+  EXPECT_EQ(r.subject->opened_at, t0 + 24h + 1min);
+  EXPECT_TRUE(r.subject->open());
+  EXPECT_EQ(table_.size(), 1u);
+  EXPECT_EQ(table_.open_count(), 1u);
+  // Its resends are duplicates again, and an older copy of the first occurrence changes nothing.
+  EXPECT_EQ(observe(firing(1, t0 + 24h), t0 + 25h), observation::duplicate);
+  EXPECT_EQ(observe(firing(1, t0), t0 + 25h), observation::duplicate);
+  EXPECT_EQ(table_.find(fingerprint{1})->starts_at, t0 + 24h);
+}
+
 TEST_F(incident_table_test, a_duplicate_does_not_allocate) {
   const alert a = firing(1, t0);
   observe(a, t0);

@@ -457,3 +457,50 @@ TEST_F(planner_test, closed_incidents_are_forgotten_after_the_retention) {
 
 }  // namespace
 }  // namespace alertrouter::routing
+
+namespace alertrouter::routing {
+namespace {
+
+TEST_F(planner_test, a_new_occurrence_after_a_lost_resolve_pages_again) {
+  ASSERT_EQ(run({page_alert("tools-db-1")}, started).notifications.size(), 2u);
+  alert again = page_alert("tools-db-1");
+  again.starts_at = started + 24h;  // Alertmanager saw it resolve and fire again; we missed it
+  const plan p = run({again}, started + 24h + 1min);
+  EXPECT_EQ(p.counts.opened, 1u);
+  EXPECT_EQ(p.counts.reopened, 1u);
+  EXPECT_EQ(p.observations, std::vector<observation>{observation::reopened});
+  const notification* person = find(p, notification_kind::page, target_type::schedule, "oncall");
+  ASSERT_NE(person, nullptr);
+  EXPECT_EQ(person->target.person, "alice");
+}
+
+}  // namespace
+}  // namespace alertrouter::routing
+
+namespace alertrouter::routing {
+namespace {
+
+TEST_F(planner_test, a_person_on_call_in_two_schedules_gets_one_page_per_incident) {
+  config::config c = example();
+  config::schedule secondary = c.schedules[0];  // same rotation: alice is on call in both
+  secondary.name = "secondary";
+  c.schedules.push_back(secondary);
+  c.routes.insert(c.routes.begin(),
+                  route("secondary-page", {m("severity", matcher_op::equal, "page")},
+                        {{target_type::schedule, "secondary", {}}}, /*cont=*/true));
+  cfg_ = compile(std::move(c));
+  ASSERT_NE(cfg_, nullptr);
+
+  const plan p = run({page_alert("tools-db-1")}, started);
+  std::size_t pages_to_alice = 0;
+  for (const notification& n : p.notifications) {
+    if (n.target.person == "alice") ++pages_to_alice;
+  }
+  EXPECT_EQ(pages_to_alice, 1u);
+  const notification* feed = find(p, notification_kind::page, target_type::receiver, "cloud-feed");
+  ASSERT_NE(feed, nullptr);  // the route's other targets are unaffected
+  EXPECT_EQ(table_.find(page_alert("tools-db-1").fp)->paged.size(), 2u);
+}
+
+}  // namespace
+}  // namespace alertrouter::routing
