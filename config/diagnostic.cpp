@@ -6,10 +6,12 @@ namespace alertrouter::config {
 
 std::string diagnostic::to_string() const {
   std::string out = file;
-  out += ':';
-  out += std::to_string(where.line);
-  out += ':';
-  out += std::to_string(where.column);
+  if (where.line > 0) {  // line 0: about the file as a whole (e.g. it cannot be read)
+    out += ':';
+    out += std::to_string(where.line);
+    out += ':';
+    out += std::to_string(where.column);
+  }
   out += ": ";
   if (level == severity::warning) out += "warning: ";
   out += message;

@@ -194,7 +194,16 @@ std::optional<int> digits(std::string_view s, std::size_t at, std::size_t width)
   return value;
 }
 
-// `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS`, a wall-clock time without offset.
+constexpr std::chrono::seconds kMinShift = std::chrono::minutes(1);
+constexpr std::chrono::seconds kMaxShift = std::chrono::weeks(52);
+constexpr std::chrono::seconds kMinRetention = std::chrono::minutes(1);
+constexpr std::chrono::seconds kMaxRetention = std::chrono::weeks(52);
+// Schedule times outside these years are typos, and keep all time arithmetic far from overflow.
+constexpr int kMinYear = 1970;
+constexpr int kMaxYear = 2200;
+
+// `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS`, a wall-clock time without offset, in the years
+// kMinYear..kMaxYear.
 std::optional<local_time> parse_local_time(std::string_view s) {
   if (s.size() != 16 && s.size() != 19) return std::nullopt;
   if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':') return std::nullopt;
@@ -207,6 +216,7 @@ std::optional<local_time> parse_local_time(std::string_view s) {
   if (s.size() == 19) sec = s[16] == ':' ? digits(s, 17, 2) : std::nullopt;
   if (!y || !mo || !d || !h || !mi || !sec) return std::nullopt;
   if (*h > 23 || *mi > 59 || *sec > 59) return std::nullopt;
+  if (*y < kMinYear || *y > kMaxYear) return std::nullopt;
   const date::year_month_day ymd{date::year{*y}, date::month{static_cast<unsigned>(*mo)},
                                  date::day{static_cast<unsigned>(*d)}};
   if (!ymd.ok()) return std::nullopt;
@@ -524,7 +534,8 @@ class loader {
     const auto t = parse_local_time(*s);
     if (!t) {
       error(node, "invalid time " + quote(*s) + " for " + quote(key) +
-                      " (expected local wall-clock time YYYY-MM-DDTHH:MM[:SS], without offset)");
+                      " (expected local wall-clock time YYYY-MM-DDTHH:MM[:SS], without offset, in the years " +
+                      std::to_string(kMinYear) + "-" + std::to_string(kMaxYear) + ")");
     }
     return t;
   }
@@ -726,8 +737,10 @@ class loader {
         }
       } else if (key == "shift") {
         if (auto d = duration_value(value, key)) {
-          if (d->count() <= 0) {
-            error(value, "shift must be positive, got " + quote(value.Scalar()));
+          // Bounded so that shift arithmetic over centuries cannot overflow, and so that a
+          // year of timeline stays a few thousand shifts.
+          if (*d < kMinShift || *d > kMaxShift) {
+            error(value, "shift must be between 1m and 52w, got " + quote(value.Scalar()));
           } else {
             l.shift = *d;
           }
@@ -976,8 +989,9 @@ class loader {
         [&](std::string_view key, const YAML::Node& value) {
           if (key == "retention") {
             if (auto d = duration_value(value, key)) {
-              if (d->count() <= 0) {
-                error(value, "dedup.retention must be positive");
+              if (*d < kMinRetention || *d > kMaxRetention) {
+                error(value, "dedup.retention must be between 1m and 52w, got " +
+                                 quote(value.Scalar()));
               } else {
                 config_.dedup.retention = *d;
               }

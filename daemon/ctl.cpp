@@ -109,19 +109,30 @@ int check_config(const std::string& file, sys_seconds now, std::ostream& out,
   }
   const auto& table = *std::get<std::shared_ptr<const routing::routing_table>>(compiled);
 
-  // Coverage gaps are not errors (a team may want nobody at night) but operators must see them.
+  // Coverage gaps are not errors (a team may want nobody at night) but operators must see them:
+  // one warning per schedule, naming the first gap and how many follow.
   for (const routing::schedule& s : table.schedules()) {
-    for (const routing::shift& stretch : s.timeline(now, now + kCoverageHorizon)) {
+    const routing::shift* first = nullptr;
+    std::size_t gaps = 0;
+    const auto timeline = s.timeline(now, now + kCoverageHorizon);
+    for (const routing::shift& stretch : timeline) {
       if (!stretch.person.empty()) continue;
-      const config::schedule* source = table.config().find_schedule(s.name());
-      config::diagnostic gap{config::severity::warning, file,
-                             source ? source->where : config::position{},
-                             "schedule '" + s.name() + "' has nobody on call from " +
-                                 routing::format_rfc3339(stretch.start) + " to " +
-                                 routing::format_rfc3339(stretch.end)};
-      err << gap.to_string() << '\n';
-      ++warnings;
+      if (!first) first = &stretch;
+      ++gaps;
     }
+    if (!first) continue;
+    std::string message = "schedule '" + s.name() + "' has nobody on call from " +
+                          routing::format_rfc3339(first->start) + " to " +
+                          routing::format_rfc3339(first->end);
+    if (gaps > 1) {
+      message += " (and " + std::to_string(gaps - 1) + " more gaps in the next 8 weeks)";
+    }
+    const config::schedule* source = table.config().find_schedule(s.name());
+    err << config::diagnostic{config::severity::warning, file,
+                              source ? source->where : config::position{}, std::move(message)}
+               .to_string()
+        << '\n';
+    ++warnings;
   }
   out << file << ": OK: " << people << " people, " << table.schedules().size() << " schedules, "
       << receivers << " receivers, " << projects << " projects, " << routes << " routes, "
@@ -161,7 +172,7 @@ int oncall(const oncall_options& o, std::ostream& out, std::ostream& err) {
 int schedule(const schedule_options& o, std::ostream& out, std::ostream& err) {
   if (o.weeks < 1 || o.weeks > 520) {
     err << "--weeks must be between 1 and 520\n";
-    return 1;
+    return 2;
   }
   auto table = load_table(o.config_file, err);
   if (!table) return 1;
@@ -195,7 +206,7 @@ int route_test(const route_test_options& o, std::ostream& out, std::ostream& err
     const std::size_t eq = arg.find('=');
     if (eq == std::string::npos || eq == 0) {
       err << "bad label '" << arg << "': expected LABEL=VALUE\n";
-      return 1;
+      return 2;
     }
     pairs.emplace_back(arg.substr(0, eq), arg.substr(eq + 1));
   }

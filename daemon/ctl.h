@@ -10,8 +10,9 @@
 namespace alertrouter::daemon {
 
 // The subcommands of `alertrouterctl`, as functions over streams so tests can call them
-// directly. Each returns the process exit code: 0 success, 1 bad configuration or input
-// (reported on `err`), 2 usage errors are CLI11's. Output formats are documented in README.md.
+// directly. Each returns the process exit code: 0 success, 1 bad configuration or unknown
+// name (reported on `err`), 2 usage error (malformed arguments). Output formats are documented
+// in README.md.
 
 // `check-config FILE`: one summary line on `out` and exit 0, or every error as
 // `FILE:LINE:COL: message` on `err` and exit 1. Warnings (including schedules with nobody on call

@@ -1,1 +1,502 @@
-// placeholder: to be written
+#include "daemon/http_server.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <exception>
+#include <limits>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+namespace alertrouter::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// First read of a request: big enough for a typical Alertmanager webhook (header and body) in one
+// recv, small enough that 1024 idle connections stay cheap.
+constexpr std::size_t first_read_size = 16 * 1024;
+// Bytes the buffer may hold beyond max_header: one Beast read (64 KiB) of body or of pipelined
+// requests. The parser consumes body bytes as they come, so this bounds the buffer.
+constexpr std::size_t buffer_slack = 64 * 1024;
+// Upper bound on the lingering close (see http_connection::linger).
+constexpr std::chrono::milliseconds max_linger{1000};
+// Pause before accepting again after the process ran out of descriptors or memory.
+constexpr std::chrono::milliseconds accept_backoff{100};
+
+constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return lower(x) == lower(y);
+  });
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto addr = ep.address();
+  std::string text = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  return text + ":" + std::to_string(ep.port());
+}
+
+http_response plain(unsigned status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+bool has_no_body(unsigned status) { return status == 204 || status == 304; }
+
+}  // namespace
+
+std::string_view http_request::header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (ascii_iequals(n, name)) return v;
+  }
+  return {};
+}
+
+class http_connection;
+
+struct http_server::state : std::enable_shared_from_this<http_server::state> {
+  struct route {
+    std::vector<std::string> methods;
+    std::string allow;  // methods joined for the Allow field
+    http_handler handler;
+  };
+
+  state(asio::io_context& io_in, http_limits limits_in, http_warn_log warn_in)
+      : io(io_in),
+        limits(limits_in),
+        warn(std::move(warn_in)),
+        acceptor(io_in),
+        accept_retry(io_in),
+        stop_timer(io_in) {}
+
+  void log(const std::string& line) const {
+    if (warn) warn(line);
+  }
+
+  void do_accept();
+  void on_accept(const error_code& ec, tcp::socket socket);
+  http_response dispatch(http_request& req);
+  void add(http_connection* c) {
+    connections.insert(c);
+    stats.connections_open = connections.size();
+  }
+  void remove(http_connection* c);
+  void fire_stopped_soon();
+
+  asio::io_context& io;
+  const http_limits limits;
+  const http_warn_log warn;
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
+  asio::steady_timer stop_timer;
+  tcp::endpoint bound;
+  std::unordered_map<std::string, route> routes;
+  // Raw pointers: a connection registers in its constructor and leaves in its destructor; it is
+  // kept alive by its own pending operations, not by this set.
+  std::unordered_set<http_connection*> connections;
+  http_server_stats stats;
+  bool stopping = false;
+  bool destroyed = false;  // the http_server is gone; its handlers must not run any more
+  std::function<void()> on_stopped;
+};
+
+// One accepted socket. Reads requests one at a time (pipelined bytes wait in buffer_), answers
+// each, and owns its timers. All of it runs on the single io thread.
+class http_connection : public std::enable_shared_from_this<http_connection> {
+ public:
+  enum class phase { idle, reading, writing, lingering, closed };
+
+  http_connection(std::shared_ptr<http_server::state> server, tcp::socket socket,
+                  std::string remote)
+      : server_(std::move(server)),
+        stream_(std::move(socket)),
+        buffer_(server_->limits.max_header + buffer_slack),
+        remote_(std::move(remote)) {
+    server_->add(this);
+  }
+  ~http_connection() { server_->remove(this); }
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  void start() { wait_for_request(); }
+
+  // Server shutdown: connections between requests go now; the others finish their request.
+  void close_if_idle() {
+    if (phase_ == phase::idle || phase_ == phase::lingering) close();
+  }
+
+  void close() {
+    phase_ = phase::closed;
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  const http_limits& limits() const { return server_->limits; }
+
+  void wait_for_request() {
+    if (server_->stopping || server_->destroyed) return close();
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+    phase_ = phase::idle;
+    stream_.expires_after(limits().idle_timeout);
+    stream_.async_read_some(buffer_.prepare(first_read_size),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                              self->on_first_bytes(ec, n);
+                            });
+  }
+
+  void on_first_bytes(const error_code& ec, std::size_t n) {
+    buffer_.commit(n);
+    if (ec) {
+      if (ec == beast::error::timeout) ++server_->stats.idle_timeouts;
+      return close();
+    }
+    if (server_->stopping || server_->destroyed) return close();
+    read_header();
+  }
+
+  void read_header() {
+    phase_ = phase::reading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(limits().max_header, std::numeric_limits<std::uint32_t>::max())));
+    // A Content-Length over the limit fails the header read itself, so 413 goes out before any
+    // body byte is read.
+    parser_->body_limit(static_cast<std::uint64_t>(limits().max_body));
+    // One deadline for the whole request, header and body: tcp_stream's expiry is absolute and
+    // applies to every operation until it is set again.
+    stream_.expires_after(limits().read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(const error_code& ec) {
+    if (ec) return on_read_error(ec);
+    if (parser_->is_done()) return on_request();
+    const auto& req = parser_->get();
+    if (req.version() >= 11 && ascii_iequals(req[http::field::expect], "100-continue")) {
+      // curl sends this for larger bodies and would otherwise wait a second before sending.
+      asio::async_write(stream_, asio::buffer(continue_100.data(), continue_100.size()),
+                        [self = shared_from_this()](const error_code& wec, std::size_t) {
+                          if (wec) return self->close();
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](const error_code& ec, std::size_t) {
+                       if (ec) return self->on_read_error(ec);
+                       self->on_request();
+                     });
+  }
+
+  void on_read_error(const error_code& ec) {
+    if (ec == beast::error::timeout) {
+      ++server_->stats.read_timeouts;
+      server_->log("http request read timeout remote=" + remote_ +
+                   " timeout_ms=" + std::to_string(limits().read_timeout.count()));
+      return close();
+    }
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      return reply_and_close(plain(431, "request header too large\n"));
+    }
+    if (ec == http::error::body_limit) {
+      return reply_and_close(plain(
+          413, "request body too large (limit " + std::to_string(limits().max_body) + " bytes)\n"));
+    }
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+      return close();  // the client went away mid-request; nobody to answer
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      return reply_and_close(plain(400, "malformed request: " + ec.message() + "\n"));
+    }
+    close();  // reset, aborted by shutdown: the socket is gone
+  }
+
+  void on_request() {
+    if (server_->destroyed) return close();
+    auto msg = parser_->release();
+    parser_.reset();
+
+    http_request req;
+    req.method = std::string(msg.method_string());
+    const std::string_view target = msg.target();
+    const auto q = target.find('?');
+    req.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
+    req.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
+    for (const auto& f : msg) {
+      req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote = remote_;
+
+    const bool keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+    http_response res = server_->dispatch(req);
+    // Checked after the handler: a stop() it triggered (POST /-/quit, say) closes this one too.
+    write(std::move(res), !keep_alive || server_->stopping, version);
+  }
+
+  void reply_and_close(http_response res) { write(std::move(res), true, 11); }
+
+  void write(http_response res, bool close_after, unsigned version) {
+    if (res.status < 200 || res.status > 599) {
+      // 1xx would break the framing; anything outside 100..599 is not HTTP.
+      server_->log("http handler returned invalid status=" + std::to_string(res.status));
+      res = plain(500, "internal error\n");
+    }
+    response_ = {};
+    response_.version(version);
+    response_.result(res.status);
+    if (!has_no_body(res.status)) {
+      if (!res.content_type.empty()) response_.set(http::field::content_type, res.content_type);
+      response_.body() = std::move(res.body);
+      response_.content_length(response_.body().size());
+    }
+    for (auto& [name, value] : res.headers) response_.insert(name, value);
+    response_.keep_alive(!close_after);
+    close_after_write_ = close_after;
+    ++server_->stats.responses_by_class[res.status / 100];
+
+    phase_ = phase::writing;
+    stream_.expires_after(limits().write_timeout);
+    // The serializer hands header and body to one gather write; with TCP_NODELAY it leaves now.
+    http::async_write(
+        stream_, response_,
+        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(const error_code& ec) {
+    response_ = {};
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        ++server_->stats.write_timeouts;
+        server_->log("http response write timeout remote=" + remote_ +
+                     " timeout_ms=" + std::to_string(limits().write_timeout.count()));
+      }
+      return close();
+    }
+    if (close_after_write_) return linger();
+    wait_for_request();
+  }
+
+  // Closing a socket with unread input makes the kernel send RST, which can destroy the response
+  // we just wrote before the client reads it (a 413 or 431 sent while the client is still
+  // sending). So: half-close, then read and discard until the client closes, bounded in time.
+  void linger() {
+    phase_ = phase::lingering;
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    buffer_.clear();
+    stream_.expires_after(std::min(limits().read_timeout, max_linger));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(buffer_.prepare(first_read_size),
+                            [self = shared_from_this()](const error_code& ec, std::size_t) {
+                              self->buffer_.clear();
+                              if (ec || self->phase_ != phase::lingering) return self->close();
+                              self->drain();
+                            });
+  }
+
+  std::shared_ptr<http_server::state> server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  std::string remote_;
+  phase phase_ = phase::idle;
+  bool close_after_write_ = false;
+};
+
+void http_server::state::do_accept() {
+  acceptor.async_accept(io, [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
+    self->on_accept(ec, std::move(socket));
+  });
+}
+
+void http_server::state::on_accept(const error_code& ec, tcp::socket socket) {
+  if (!acceptor.is_open() || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    ++stats.accept_errors;
+    log("http accept failed error=\"" + ec.message() + "\"");
+    const int e = ec.value();
+    if (ec.category() == boost::system::system_category() &&
+        (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)) {
+      // Accepting again at once would spin: the pending connection is still there.
+      accept_retry.expires_after(accept_backoff);
+      accept_retry.async_wait([self = shared_from_this()](const error_code& wec) {
+        if (!wec && self->acceptor.is_open()) self->do_accept();
+      });
+      return;
+    }
+    return do_accept();
+  }
+
+  error_code ignored;
+  const auto peer = socket.remote_endpoint(ignored);
+  if (stopping || connections.size() >= limits.max_connections) {
+    ++stats.connections_rejected;
+    log("http connection rejected reason=max_connections max=" +
+        std::to_string(limits.max_connections) + " remote=" + endpoint_text(peer));
+    socket.close(ignored);
+  } else {
+    ++stats.connections_accepted;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<http_connection>(shared_from_this(), std::move(socket), endpoint_text(peer))
+        ->start();
+  }
+  do_accept();
+}
+
+http_response http_server::state::dispatch(http_request& req) {
+  const auto it = routes.find(req.path);
+  if (it == routes.end()) return plain(404, "not found\n");
+  const route& r = it->second;
+  if (std::find(r.methods.begin(), r.methods.end(), req.method) == r.methods.end()) {
+    http_response res = plain(405, "method not allowed\n");
+    res.headers.emplace_back("Allow", r.allow);
+    return res;
+  }
+  try {
+    return r.handler(req);
+  } catch (const std::exception& e) {
+    ++stats.handler_errors;
+    log("http handler failed path=" + req.path + " error=\"" + e.what() + "\"");
+  } catch (...) {
+    // Not from our code or the standard library; still a 500 rather than a dead daemon.
+    ++stats.handler_errors;
+    log("http handler failed path=" + req.path + " error=\"non-standard exception\"");
+  }
+  return plain(500, "internal error\n");
+}
+
+void http_server::state::remove(http_connection* c) {
+  connections.erase(c);
+  stats.connections_open = connections.size();
+  if (stopping && connections.empty() && !destroyed) fire_stopped_soon();
+}
+
+void http_server::state::fire_stopped_soon() {
+  stop_timer.cancel();
+  if (!on_stopped) return;
+  // Posted: remove() runs inside a connection's destructor, not a place to call user code.
+  asio::post(io, [cb = std::move(on_stopped)] { cb(); });
+  on_stopped = nullptr;
+}
+
+http_server::http_server(asio::io_context& io, http_limits limits, http_warn_log warn)
+    : state_(std::make_shared<state>(io, limits, std::move(warn))) {}
+
+http_server::~http_server() {
+  state_->destroyed = true;
+  stop_accepting();
+  state_->stop_timer.cancel();
+  const std::vector<http_connection*> open(state_->connections.begin(), state_->connections.end());
+  for (http_connection* c : open) c->close();
+  // Handlers may capture objects that die with the server's owner.
+  state_->routes.clear();
+}
+
+void http_server::handle(std::string path, std::vector<std::string> methods, http_handler handler) {
+  std::string allow;
+  for (const auto& m : methods) {
+    if (!allow.empty()) allow += ", ";
+    allow += m;
+  }
+  state_->routes[std::move(path)] = {std::move(methods), std::move(allow), std::move(handler)};
+}
+
+boost::system::result<tcp::endpoint> http_server::bind(std::string_view host, std::uint16_t port) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);  // "[::1]" as written in ADDR:PORT
+  }
+  error_code ec;
+  tcp::endpoint ep;
+  const auto addr = asio::ip::make_address(host, ec);
+  if (!ec) {
+    ep = tcp::endpoint(addr, port);
+  } else {
+    tcp::resolver resolver(state_->io);
+    const auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec) return ec;
+    if (results.empty()) return asio::error::host_not_found;
+    ep = results.begin()->endpoint();
+  }
+
+  auto& acceptor = state_->acceptor;
+  if (acceptor.is_open()) return asio::error::already_open;
+  auto fail = [&](error_code e) -> boost::system::result<tcp::endpoint> {
+    error_code ignored;
+    acceptor.close(ignored);
+    return e;
+  };
+  if (acceptor.open(ep.protocol(), ec)) return fail(ec);
+  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec)) return fail(ec);
+  if (acceptor.bind(ep, ec)) return fail(ec);
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) return fail(ec);
+  state_->bound = acceptor.local_endpoint(ec);
+  if (ec) return fail(ec);
+  return state_->bound;
+}
+
+void http_server::start() {
+  if (state_->acceptor.is_open()) state_->do_accept();
+}
+
+tcp::endpoint http_server::local_endpoint() const { return state_->bound; }
+
+void http_server::stop_accepting() {
+  error_code ignored;
+  state_->acceptor.close(ignored);
+  state_->accept_retry.cancel();
+}
+
+void http_server::stop(std::chrono::milliseconds grace, std::function<void()> on_stopped) {
+  stop_accepting();
+  if (state_->stopping) return;
+  state_->stopping = true;
+  state_->on_stopped = std::move(on_stopped);
+  const std::vector<http_connection*> open(state_->connections.begin(), state_->connections.end());
+  for (http_connection* c : open) c->close_if_idle();  // closing only cancels; none is freed here
+  if (state_->connections.empty()) return state_->fire_stopped_soon();
+  state_->stop_timer.expires_after(grace);
+  state_->stop_timer.async_wait([weak = std::weak_ptr<state>(state_)](const error_code& ec) {
+    const auto s = weak.lock();
+    if (ec || !s) return;
+    const std::vector<http_connection*> left(s->connections.begin(), s->connections.end());
+    for (http_connection* c : left) c->close();
+  });
+}
+
+std::size_t http_server::connection_count() const { return state_->connections.size(); }
+
+const http_server_stats& http_server::stats() const { return state_->stats; }
+
+}  // namespace alertrouter::daemon

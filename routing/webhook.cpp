@@ -1,23 +1,65 @@
 #include "routing/webhook.h"
 
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
 #include <exception>
-#include <functional>
-#include <limits>
+#include <memory>
+#include <new>
 #include <optional>
 #include <tuple>
-
-// Boost.JSON's SAX parser. It is a template, so its implementation is instantiated here.
-#include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/error.hpp>
-#include <boost/json/parse_options.hpp>
+#include <utility>
 
 namespace alertrouter::routing {
 namespace {
 
-namespace json = boost::json;
+namespace dom = simdjson::dom;
 
 // Deeper documents are rejected by the parser itself. Alertmanager's bodies are 4 deep.
 constexpr std::size_t kMaxDepth = 32;
+
+// Parser buffers start this big and double as bodies grow, up to kRetainedCapacity. They cost
+// about 15 bytes per byte of capacity, so a thread keeps at most ~15 MiB (resident only as far
+// as bodies have touched it); a larger body gets buffers of its own, freed when it is decoded.
+constexpr std::size_t kMinCapacity = std::size_t{16} << 10;
+constexpr std::size_t kRetainedCapacity = std::size_t{1} << 20;
+
+// simdjson's DOM parser with its buffers and a padded copy of the input (simdjson reads up to
+// SIMDJSON_PADDING bytes past the end, which a caller's string_view does not promise). Reused
+// for every body a thread decodes, so steady-state parsing allocates nothing.
+class json_reader {
+ public:
+  // Parses and fully validates `body` (structure, strings, numbers, literals, UTF-8, depth).
+  // On success `root` points into this reader, valid until the next parse.
+  simdjson::error_code parse(std::string_view body, dom::element& root) {
+    if (body.size() > capacity_ || capacity_ == 0) {
+      if (const auto err = grow(body.size())) return err;
+    }
+    std::memcpy(input_.get(), body.data(), body.size());
+    return parser_.parse_into_document(doc_, input_.get(), body.size(), false).get(root);
+  }
+
+ private:
+  simdjson::error_code grow(std::size_t needed) {
+    std::size_t capacity = std::max(needed, kMinCapacity);
+    if (needed <= kRetainedCapacity) {
+      capacity = std::max(capacity, std::min(capacity_ * 2, kRetainedCapacity));
+    }
+    capacity_ = 0;  // until every buffer has been reallocated
+    input_.reset(new (std::nothrow) char[capacity + simdjson::SIMDJSON_PADDING]());
+    if (!input_) return simdjson::MEMALLOC;
+    if (const auto err = parser_.allocate(capacity, kMaxDepth)) return err;
+    if (const auto err = doc_.allocate(capacity)) return err;
+    capacity_ = capacity;
+    return simdjson::SUCCESS;
+  }
+
+  dom::parser parser_;
+  dom::document doc_;
+  std::unique_ptr<char[]> input_;
+  std::size_t capacity_ = 0;  // the longest body all three buffers can hold
+};
 
 // Fields we read. The root's and an alert's are disjoint so one enum serves both levels.
 enum class field : std::uint8_t {
@@ -143,379 +185,237 @@ std::optional<alert_status> parse_status(std::string_view s) {
   return std::nullopt;
 }
 
-// Where the handler is in the (fixed) shape of a webhook body.
-enum class level : std::uint8_t { document, root, alerts, alert, map, done };
-
-// What kind of JSON value arrived.
-enum class kind : std::uint8_t { string, integer, number, boolean, null, object, array };
-
-// Builds a `webhook` straight from the parser's events: no DOM, and strings are copied once,
-// from the input into their final place. Decoding this way is about 2.5x faster than parsing
-// into a boost::json::value and walking it (measured on realistic bodies), and decoding is most
-// of the per-alert cost. On a wrong type it records `error` and stops the parser.
-class webhook_handler {
+// Builds a `webhook` from a validated DOM, walking each object's fields in document order so
+// that the first wrong field is the one reported and a repeated key's last value wins. Strings
+// are copied once, from the parser's buffer into their final place. Paths for error messages
+// are only built on failure.
+class webhook_builder {
  public:
-  static constexpr std::size_t max_object_size = std::numeric_limits<std::size_t>::max();
-  static constexpr std::size_t max_array_size = std::numeric_limits<std::size_t>::max();
-  static constexpr std::size_t max_key_size = std::numeric_limits<std::size_t>::max();
-  static constexpr std::size_t max_string_size = std::numeric_limits<std::size_t>::max();
-
-  explicit webhook_handler(std::string_view body) : body_(body) {
-    // A realistic alert is 0.5 to 1 KiB of JSON; a guess saves most regrowths.
-    out.alerts.reserve(body.size() / 512 + 1);
-  }
-
   webhook out;
-  std::optional<decode_error> error;
+  decode_error error;
 
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
-
-  bool on_object_begin(json::error_code& ec) {
-    if (skip_depth_ > 0) {
-      ++skip_depth_;
-      return true;
+  // False, with `error` set, when the document is not a valid webhook.
+  bool build(dom::element root) {
+    dom::object object;
+    if (root.get(object) != simdjson::SUCCESS) return fail("", "expected a JSON object");
+    bool has_alerts = false;
+    for (const dom::key_value_pair& kv : object) {
+      const field f = root_field(kv.key);
+      switch (f) {
+        case field::unknown:
+          break;  // fields Alertmanager may add later are ignored, whatever they hold
+        case field::version:
+          if (!string_field(kv.value, f, out.version)) return false;
+          break;
+        case field::group_key:
+          if (!string_field(kv.value, f, out.group_key)) return false;
+          break;
+        case field::receiver:
+          if (!string_field(kv.value, f, out.receiver)) return false;
+          break;
+        case field::external_url:
+          if (!string_field(kv.value, f, out.external_url)) return false;
+          break;
+        case field::truncated_alerts: {
+          std::int64_t n = 0;
+          if (kv.value.is_null()) break;
+          // simdjson types integers above INT64_MAX as uint64 and anything with a fraction or
+          // exponent as double; both are rejected.
+          if (kv.value.type() == dom::element_type::INT64 && kv.value.get(n) == simdjson::SUCCESS &&
+              n >= 0) {
+            out.truncated_alerts = n;
+            break;
+          }
+          return expected(f, "a non-negative integer");
+        }
+        case field::status: {
+          if (kv.value.is_null()) break;
+          std::string_view s;
+          std::optional<alert_status> st;
+          if (kv.value.get(s) == simdjson::SUCCESS) st = parse_status(s);
+          if (!st) return expected(f, "\"firing\" or \"resolved\"");
+          out.status = *st;
+          break;
+        }
+        case field::group_labels:
+          if (!map_field(kv.value, f, false, out.group_labels)) return false;
+          break;
+        case field::common_labels:
+          if (!map_field(kv.value, f, false, out.common_labels)) return false;
+          break;
+        case field::common_annotations:
+          if (!map_field(kv.value, f, false, out.common_annotations)) return false;
+          break;
+        case field::alerts:
+          if (!alerts(kv.value)) return false;
+          has_alerts = true;
+          break;
+        default:
+          break;  // alert fields: not looked up at this level
+      }
     }
-    return on_value(kind::object, {}, 0, ec);
-  }
-
-  bool on_array_begin(json::error_code& ec) {
-    if (skip_depth_ > 0) {
-      ++skip_depth_;
-      return true;
-    }
-    return on_value(kind::array, {}, 0, ec);
-  }
-
-  bool on_object_end(std::size_t, json::error_code& ec) {
-    if (skip_depth_ > 0) {
-      --skip_depth_;
-      return true;
-    }
-    switch (level_) {
-      case level::map:
-        return end_map();
-      case level::alert:
-        return end_alert(ec);
-      case level::root:
-        if (!has_alerts_) return fail(ec, "alerts", "required");
-        level_ = level::done;
-        return true;
-      default:
-        return true;  // unreachable: objects elsewhere are skipped or rejected
-    }
-  }
-
-  bool on_array_end(std::size_t, json::error_code&) {
-    if (skip_depth_ > 0) {
-      --skip_depth_;
-      return true;
-    }
-    if (level_ == level::alerts) level_ = level::root;
+    if (!has_alerts) return fail("alerts", "required");
     return true;
   }
-
-  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
-    if (skip_depth_ > 0) return true;
-    if (!key_in_parts_) key_buf_.clear();
-    key_in_parts_ = true;
-    key_buf_.append(s.data(), s.size());
-    return true;
-  }
-
-  bool on_key(json::string_view s, std::size_t, json::error_code&) {
-    if (skip_depth_ > 0) return true;
-    std::string_view key(s.data(), s.size());
-    if (key_in_parts_) {
-      key_buf_.append(key);
-      key = key_buf_;
-      key_in_parts_ = false;
-    } else if (!in_body(key)) {
-      // The parser's own buffer (an unescaped key), which the value may overwrite.
-      key_buf_.assign(key);
-      key = key_buf_;
-    }
-    switch (level_) {
-      case level::root:
-        field_ = root_field(key);
-        break;
-      case level::alert:
-        field_ = alert_field(key);
-        break;
-      case level::map:
-        // Points into the body or key_buf_, both stable until the value has been read.
-        key_ = key;
-        break;
-      default:
-        break;
-    }
-    return true;
-  }
-
-  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
-    if (skip_depth_ == 0) str_buf_.append(s.data(), s.size());
-    return true;
-  }
-
-  bool on_string(json::string_view s, std::size_t, json::error_code& ec) {
-    if (skip_depth_ > 0) return true;
-    std::string_view value(s.data(), s.size());
-    if (!str_buf_.empty()) {
-      str_buf_.append(value);
-      value = str_buf_;
-    }
-    const bool ok = on_value(kind::string, value, 0, ec);
-    str_buf_.clear();
-    return ok;
-  }
-
-  bool on_number_part(json::string_view, json::error_code&) { return true; }
-
-  bool on_int64(std::int64_t i, json::string_view, json::error_code& ec) {
-    if (skip_depth_ > 0) return true;
-    return on_value(i >= 0 ? kind::integer : kind::number, {}, i, ec);
-  }
-  bool on_uint64(std::uint64_t, json::string_view, json::error_code& ec) {
-    // Only produced for values above INT64_MAX.
-    if (skip_depth_ > 0) return true;
-    return on_value(kind::number, {}, 0, ec);
-  }
-  bool on_double(double, json::string_view, json::error_code& ec) {
-    if (skip_depth_ > 0) return true;
-    return on_value(kind::number, {}, 0, ec);
-  }
-  bool on_bool(bool, json::error_code& ec) {
-    if (skip_depth_ > 0) return true;
-    return on_value(kind::boolean, {}, 0, ec);
-  }
-  bool on_null(json::error_code& ec) {
-    if (skip_depth_ > 0) return true;
-    return on_value(kind::null, {}, 0, ec);
-  }
-  bool on_comment_part(json::string_view, json::error_code&) { return true; }
-  bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
-  bool in_body(std::string_view s) const {
-    const std::less<const char*> before;
-    return !before(s.data(), body_.data()) && !before(body_.data() + body_.size(), s.data());
-  }
-
-  bool fail(json::error_code& ec, std::string field_path, std::string message) {
-    error = decode_error{std::move(field_path), std::move(message)};
-    // Any failing code stops the parser; decode_webhook reports `error` instead of it.
-    ec = json::error::exception;
+  bool fail(std::string path, std::string message) {
+    error = decode_error{std::move(path), std::move(message)};
     return false;
   }
 
-  std::string alert_path() const { return "alerts[" + std::to_string(out.alerts.size()) + "]"; }
+  std::string alert_path() const { return "alerts[" + std::to_string(alert_index_) + "]"; }
 
-  // The JSON path of the value for field_ at the current level.
+  // The JSON path of field `f` in the current alert, or at the root.
   std::string field_path(field f) const {
-    if (level_ == level::alert || f >= field::alert_status) {
-      return alert_path() + "." + std::string(field_name(f));
-    }
+    if (f >= field::alert_status) return alert_path() + "." + std::string(field_name(f));
     return std::string(field_name(f));
   }
 
-  bool expected(json::error_code& ec, std::string_view what) {
-    return fail(ec, field_path(field_), "expected " + std::string(what));
+  bool expected(field f, std::string_view what) {
+    return fail(field_path(f), "expected " + std::string(what));
   }
 
-  bool on_value(kind k, std::string_view s, std::int64_t i, json::error_code& ec) {
-    switch (level_) {
-      case level::document:
-        if (k != kind::object) return fail(ec, "", "expected a JSON object");
-        level_ = level::root;
-        return true;
-      case level::alerts:
-        if (k != kind::object) return fail(ec, alert_path(), "expected an object");
-        alert_ = alert{};
-        has_status_ = has_labels_ = has_starts_at_ = has_fingerprint_ = false;
-        level_ = level::alert;
-        return true;
-      case level::map:
-        if (k != kind::string) {
-          return fail(ec, field_path(map_field_) + "." + std::string(key_), "expected a string");
-        }
-        map_.emplace_back(std::piecewise_construct, std::forward_as_tuple(key_),
-                          std::forward_as_tuple(s));
-        return true;
-      case level::root:
-      case level::alert:
-        return on_field(k, s, i, ec);
-      case level::done:
-        return true;
-    }
-    return true;
-  }
-
-  bool string_field(kind k, std::string_view s, std::string& target, json::error_code& ec) {
-    if (k == kind::string) {
+  bool string_field(dom::element value, field f, std::string& target) {
+    std::string_view s;
+    if (value.get(s) == simdjson::SUCCESS) {
       target.assign(s);
       return true;
     }
-    if (k == kind::null) return true;
-    return expected(ec, "a string");
+    if (value.is_null()) return true;
+    return expected(f, "a string");
   }
 
-  bool begin_map(kind k, bool required, json::error_code& ec) {
-    if (k == kind::object) {
-      map_field_ = field_;
-      map_parent_ = level_;
-      // Sized like the last map of this field: alerts of one group look alike, so this is
-      // usually the one allocation the label_set keeps.
-      map_.clear();
-      map_.reserve(size_hint_[static_cast<std::size_t>(field_)]);
-      level_ = level::map;
-      return true;
-    }
-    if (k == kind::null && !required) return true;
-    return expected(ec, "an object of strings");
-  }
-
-  bool timestamp_field(kind k, std::string_view s, timestamp& target, bool required,
-                       json::error_code& ec) {
-    if (k == kind::string) {
+  bool timestamp_field(dom::element value, field f, bool required, timestamp& target) {
+    std::string_view s;
+    if (value.get(s) == simdjson::SUCCESS) {
+      // The alerts of a group mostly share their times (endsAt is Go's zero time until they
+      // resolve), so the last text parsed for each field usually comes again.
+      memo_timestamp& memo = f == field::starts_at ? last_starts_at_ : last_ends_at_;
+      if (!memo.text.empty() && memo.text == s) {
+        target = memo.value;
+        return true;
+      }
       if (auto t = parse_rfc3339(s)) {
         target = *t;
+        memo = {s, *t};  // `s` points into the parser's document, which outlives the builder
         return true;
       }
-    } else if (k == kind::null && !required) {
+    } else if (value.is_null() && !required) {
       return true;
     }
-    return expected(ec, "an RFC 3339 string");
+    return expected(f, "an RFC 3339 string");
   }
 
-  bool on_field(kind k, std::string_view s, std::int64_t i, json::error_code& ec) {
-    switch (field_) {
-      case field::unknown:
-        // Fields Alertmanager may add later are ignored, whatever they hold.
-        if (k == kind::object || k == kind::array) skip_depth_ = 1;
-        return true;
-      case field::version:
-        return string_field(k, s, out.version, ec);
-      case field::group_key:
-        return string_field(k, s, out.group_key, ec);
-      case field::receiver:
-        return string_field(k, s, out.receiver, ec);
-      case field::external_url:
-        return string_field(k, s, out.external_url, ec);
-      case field::generator_url:
-        return string_field(k, s, alert_.generator_url, ec);
-      case field::truncated_alerts:
-        if (k == kind::integer) {
-          out.truncated_alerts = i;
-          return true;
-        }
-        if (k == kind::null) return true;
-        return expected(ec, "a non-negative integer");
-      case field::status:
-      case field::alert_status: {
-        const bool in_alert = field_ == field::alert_status;
-        if (k == kind::string) {
-          if (auto st = parse_status(s)) {
-            (in_alert ? alert_.status : out.status) = *st;
-            has_status_ = has_status_ || in_alert;
-            return true;
-          }
-        } else if (k == kind::null && !in_alert) {
-          return true;
-        }
-        return expected(ec, "\"firing\" or \"resolved\"");
+  // An object of strings into `target`, replacing what it held. `spare` slots are reserved for
+  // labels added later.
+  bool map_field(dom::element value, field f, bool required, label_set& target,
+                 std::size_t spare = 0) {
+    dom::object object;
+    if (value.get(object) != simdjson::SUCCESS) {
+      if (value.is_null() && !required) return true;
+      return expected(f, "an object of strings");
+    }
+    // simdjson stores the size (saturating at 2^24 - 1, where it is only a hint).
+    std::vector<label_set::label> labels;
+    labels.reserve(object.size() + spare);
+    for (const dom::key_value_pair& kv : object) {
+      std::string_view s;
+      if (kv.value.get(s) != simdjson::SUCCESS) {
+        return fail(field_path(f) + "." + std::string(kv.key), "expected a string");
       }
-      case field::group_labels:
-      case field::common_labels:
-      case field::common_annotations:
-      case field::alert_annotations:
-        return begin_map(k, false, ec);
-      case field::alert_labels:
-        return begin_map(k, true, ec);
-      case field::alerts:
-        if (k != kind::array) return expected(ec, "an array");
-        out.alerts.clear();  // a repeated key replaces, as in Go's encoding/json
-        has_alerts_ = true;
-        level_ = level::alerts;
-        return true;
-      case field::starts_at:
-        if (!timestamp_field(k, s, alert_.starts_at, true, ec)) return false;
-        has_starts_at_ = true;
-        return true;
-      case field::ends_at:
-        return timestamp_field(k, s, alert_.ends_at, false, ec);
-      case field::fingerprint:
-        if (k == kind::string) {
-          if (auto fp = parse_fingerprint(s)) {
-            alert_.fp = *fp;
-            has_fingerprint_ = true;
-            return true;
-          }
-        } else if (k == kind::null) {
-          return true;
+      labels.emplace_back(std::piecewise_construct, std::forward_as_tuple(kv.key),
+                          std::forward_as_tuple(s));
+    }
+    // Alertmanager sends keys sorted, which label_set checks for and then keeps as they are.
+    target = label_set(std::move(labels));
+    return true;
+  }
+
+  bool alerts(dom::element value) {
+    dom::array array;
+    if (value.get(array) != simdjson::SUCCESS) return expected(field::alerts, "an array");
+    out.alerts.clear();  // a repeated key replaces, as in Go's encoding/json
+    out.alerts.reserve(array.size());
+    alert_index_ = 0;
+    for (const dom::element item : array) {
+      dom::object object;
+      if (item.get(object) != simdjson::SUCCESS) return fail(alert_path(), "expected an object");
+      if (!one_alert(object, out.alerts.emplace_back())) return false;
+      ++alert_index_;
+    }
+    return true;
+  }
+
+  bool one_alert(dom::object object, alert& a) {
+    bool has_status = false, has_labels = false, has_starts_at = false, has_fingerprint = false;
+    for (const dom::key_value_pair& kv : object) {
+      const field f = alert_field(kv.key);
+      switch (f) {
+        case field::unknown:
+          break;
+        case field::alert_status: {
+          std::string_view s;
+          std::optional<alert_status> st;
+          if (kv.value.get(s) == simdjson::SUCCESS) st = parse_status(s);
+          if (!st) return expected(f, "\"firing\" or \"resolved\"");
+          a.status = *st;
+          has_status = true;
+          break;
         }
-        return expected(ec, "1 to 16 hex digits");
+        case field::alert_labels:
+          // make_plan adds the `ownership` label to every alert; a spare slot saves it from
+          // reallocating the vector.
+          if (!map_field(kv.value, f, true, a.labels, 1)) return false;
+          has_labels = true;
+          break;
+        case field::alert_annotations:
+          if (!map_field(kv.value, f, false, a.annotations)) return false;
+          break;
+        case field::starts_at:
+          if (!timestamp_field(kv.value, f, true, a.starts_at)) return false;
+          has_starts_at = true;
+          break;
+        case field::ends_at:
+          if (!timestamp_field(kv.value, f, false, a.ends_at)) return false;
+          break;
+        case field::generator_url:
+          if (!string_field(kv.value, f, a.generator_url)) return false;
+          break;
+        case field::fingerprint: {
+          if (kv.value.is_null()) break;
+          std::string_view s;
+          std::optional<fingerprint> fp;
+          if (kv.value.get(s) == simdjson::SUCCESS) fp = parse_fingerprint(s);
+          if (!fp) return expected(f, "1 to 16 hex digits");
+          a.fp = *fp;
+          has_fingerprint = true;
+          break;
+        }
+        default:
+          break;  // root fields: not looked up at this level
+      }
     }
+    if (!has_status) return fail(alert_path() + ".status", "required");
+    if (!has_labels) return fail(alert_path() + ".labels", "required");
+    if (!has_starts_at) return fail(alert_path() + ".startsAt", "required");
+    if (!has_fingerprint) a.fp = compute_fingerprint(a.labels);
     return true;
   }
 
-  bool end_map() {
-    label_set labels(std::move(map_));
-    map_ = {};
-    size_hint_[static_cast<std::size_t>(map_field_)] = labels.size();
-    switch (map_field_) {
-      case field::group_labels:
-        out.group_labels = std::move(labels);
-        break;
-      case field::common_labels:
-        out.common_labels = std::move(labels);
-        break;
-      case field::common_annotations:
-        out.common_annotations = std::move(labels);
-        break;
-      case field::alert_labels:
-        alert_.labels = std::move(labels);
-        has_labels_ = true;
-        break;
-      case field::alert_annotations:
-        alert_.annotations = std::move(labels);
-        break;
-      default:
-        break;
-    }
-    level_ = map_parent_;
-    return true;
-  }
+  struct memo_timestamp {
+    std::string_view text;
+    timestamp value{};
+  };
 
-  bool end_alert(json::error_code& ec) {
-    if (!has_status_) return fail(ec, alert_path() + ".status", "required");
-    if (!has_labels_) return fail(ec, alert_path() + ".labels", "required");
-    if (!has_starts_at_) return fail(ec, alert_path() + ".startsAt", "required");
-    if (!has_fingerprint_) alert_.fp = compute_fingerprint(alert_.labels);
-    out.alerts.push_back(std::move(alert_));
-    level_ = level::alerts;
-    return true;
-  }
-
-  level level_ = level::document;
-  level map_parent_ = level::root;
-  field field_ = field::unknown;
-  field map_field_ = field::unknown;
-  std::size_t skip_depth_ = 0;  // > 0 while inside the value of an unknown field
-  bool has_alerts_ = false;
-  bool has_status_ = false;
-  bool has_labels_ = false;
-  bool has_starts_at_ = false;
-  bool has_fingerprint_ = false;
-  std::string_view body_;
-  bool key_in_parts_ = false;
-  std::string key_buf_;   // a key split across parser buffers or unescaped by the parser
-  std::string_view key_;  // the label name whose value comes next
-  std::string str_buf_;   // the same for a string value
-  std::vector<label_set::label> map_;  // the map being read; its last label awaits its value
-  std::size_t size_hint_[static_cast<std::size_t>(field::fingerprint) + 1] = {
-      0, 0, 0, 0, 0, 4, 4, 4, 0, 0, 0, 0, 12, 4};  // group/common labels+annotations, alert maps
-  alert alert_;
+  std::size_t alert_index_ = 0;
+  memo_timestamp last_starts_at_;
+  memo_timestamp last_ends_at_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Error path only: simdjson says what kind of error a document has but not where, so the
+// messages that need a position come from small scalar scans of the body.
 
 // The index of the first byte that is not part of valid UTF-8, or npos.
 std::size_t first_invalid_utf8(std::string_view s) {
@@ -552,19 +452,123 @@ std::size_t first_invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-decode_error syntax_error(std::string_view body, const json::error_code& ec, std::size_t offset) {
-  if (ec == json::error::too_deep) {
-    return {"", "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t skip_space(std::string_view s, std::size_t i) {
+  while (i < s.size() && is_json_space(s[i])) ++i;
+  return i;
+}
+
+// The index of the quote closing the string that opens at `open`, or npos if the body ends first.
+std::size_t string_end(std::string_view s, std::size_t open) {
+  for (std::size_t i = open + 1; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      return i;
+    }
   }
-  if (ec == json::error::incomplete) return {"", "truncated JSON: unexpected end of input"};
-  if (ec == json::error::extra_data) {
-    return {"", "unexpected data after the JSON document at byte " + std::to_string(offset)};
+  return std::string_view::npos;
+}
+
+decode_error truncated() { return {"", "truncated JSON: unexpected end of input"}; }
+
+// Finds where the root value ends by matching brackets and skipping strings (the rest of the
+// grammar is not checked): a body that ends first is truncated, and one with more after the
+// root value has trailing data. Nullopt when neither, nor a mismatched bracket, is the problem.
+std::optional<decode_error> structure_error(std::string_view body) {
+  std::size_t i = skip_space(body, 0);
+  if (i == body.size()) return truncated();
+  const char first = body[i];
+  std::size_t end = 0;  // one past the root value
+  if (first == '{' || first == '[') {
+    std::string open;  // brackets not closed yet
+    for (; i < body.size() && end == 0; ++i) {
+      const char c = body[i];
+      if (c == '"') {
+        i = string_end(body, i);
+        if (i == std::string_view::npos) return truncated();
+      } else if (c == '{' || c == '[') {
+        open.push_back(c);
+      } else if (c == '}' || c == ']') {
+        if (open.back() != (c == '}' ? '{' : '[')) {
+          return decode_error{"", "invalid JSON at byte " + std::to_string(i) + ": mismatched '" +
+                                      std::string(1, c) + "'"};
+        }
+        open.pop_back();
+        if (open.empty()) end = i + 1;
+      }
+    }
+    if (end == 0) return truncated();
+  } else if (first == '"') {
+    const std::size_t close = string_end(body, i);
+    if (close == std::string_view::npos) return truncated();
+    end = close + 1;
+  } else if (first == '-' || (first >= '0' && first <= '9') || first == 't' || first == 'f' ||
+             first == 'n') {
+    end = body.find_first_of(" \t\r\n,:[]{}\"", i);
+    if (end == std::string_view::npos) end = body.size();
+  } else {
+    return decode_error{"", "invalid JSON at byte " + std::to_string(i) + ": expected a value"};
   }
-  // Boost.JSON reports bad UTF-8 as a plain syntax error; name the real cause.
-  if (const std::size_t bad = first_invalid_utf8(body); bad != std::string_view::npos) {
-    return {"", "invalid UTF-8 at byte " + std::to_string(bad)};
+  const std::size_t after = skip_space(body, end);
+  if (after < body.size()) {
+    return decode_error{"",
+                        "unexpected data after the JSON document at byte " + std::to_string(after)};
   }
-  return {"", "invalid JSON at byte " + std::to_string(offset) + ": " + ec.message()};
+  return std::nullopt;
+}
+
+std::string_view describe(simdjson::error_code code) {
+  switch (code) {
+    case simdjson::TAPE_ERROR:
+      return "misplaced or missing comma, colon, bracket or quote, or an unexpected character";
+    case simdjson::STRING_ERROR:
+      return "invalid escape sequence or unpaired surrogate in a string";
+    case simdjson::UNESCAPED_CHARS:
+      return "unescaped control character in a string";
+    case simdjson::UNCLOSED_STRING:
+      return "unterminated string";
+    case simdjson::T_ATOM_ERROR:
+    case simdjson::F_ATOM_ERROR:
+    case simdjson::N_ATOM_ERROR:
+      return "invalid literal (expected true, false or null)";
+    case simdjson::NUMBER_ERROR:
+      // simdjson also rejects integers beyond 64 bits and numbers beyond double's range.
+      return "malformed number, or one outside the 64-bit integer or double range";
+    default:
+      return simdjson::error_message(code);
+  }
+}
+
+decode_error syntax_error(std::string_view body, simdjson::error_code code) {
+  switch (code) {
+    case simdjson::EMPTY:  // nothing but whitespace
+      return truncated();
+    case simdjson::UTF8_ERROR:
+      if (const std::size_t bad = first_invalid_utf8(body); bad != std::string_view::npos) {
+        return {"", "invalid UTF-8 at byte " + std::to_string(bad)};
+      }
+      return {"", "invalid UTF-8"};
+    case simdjson::DEPTH_ERROR:
+      return {"", "nesting deeper than " + std::to_string(kMaxDepth) + " levels"};
+    case simdjson::MEMALLOC:
+      return {"", "cannot decode body: out of memory"};
+    case simdjson::CAPACITY:
+      return {"", "cannot decode body: too large for the JSON parser"};
+    default:
+      break;
+  }
+  if (auto e = structure_error(body)) return std::move(*e);
+  return {"", "invalid JSON: " + std::string(describe(code))};
+}
+
+std::variant<webhook, decode_error> decode_with(json_reader& reader, std::string_view body) {
+  dom::element root;
+  if (const auto err = reader.parse(body, root)) return syntax_error(body, err);
+  webhook_builder builder;
+  if (!builder.build(root)) return std::move(builder.error);
+  return std::move(builder.out);
 }
 
 }  // namespace
@@ -576,24 +580,15 @@ std::string decode_error::to_string() const {
 
 std::variant<webhook, decode_error> decode_webhook(std::string_view body) {
   try {
-    json::parse_options options;
-    options.max_depth = kMaxDepth;
-    options.allow_invalid_utf8 = false;  // the default, stated: labels must be valid UTF-8
-    options.allow_comments = false;
-    options.allow_trailing_commas = false;
-    json::basic_parser<webhook_handler> parser(options, body);
-    json::error_code ec;
-    const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
-    webhook_handler& h = parser.handler();
-    if (h.error) return std::move(*h.error);
-    if (ec) return syntax_error(body, ec, used);
-    if (used != body.size()) {
-      return decode_error{
-          "", "unexpected data after the JSON document at byte " + std::to_string(used)};
+    if (body.size() > kRetainedCapacity) {
+      json_reader once;
+      return decode_with(once, body);
     }
-    return std::move(h.out);
+    // One per thread: decode_webhook stays safe from any thread and never re-enters itself.
+    thread_local json_reader reader;
+    return decode_with(reader, body);
   } catch (const std::exception& e) {
-    // Allocation failure on a huge body; anything else from Boost is converted the same way.
+    // Allocation failure while building the result from a huge body.
     return decode_error{"", std::string("cannot decode body: ") + e.what()};
   }
 }

@@ -35,8 +35,12 @@ struct decode_error {
 // Decodes and validates one webhook body. Required: `alerts` (array), and per alert `status`
 // ("firing"|"resolved"), `labels` (object of strings), `startsAt` (RFC 3339). Optional fields
 // keep their defaults when absent or null; `fingerprint` is computed when absent and rejected
-// when malformed. Invalid UTF-8, nesting deeper than 32, or any wrong type is an error. Never
-// throws. Pure; safe from any thread.
+// when malformed. The whole body must be valid JSON first, unknown fields included: malformed
+// JSON, invalid UTF-8, nesting deeper than 32, and numbers beyond 64-bit integers or double's
+// range are errors wherever they appear (and win over a wrong field earlier in the body); then
+// any wrong type is an error, the first in document order reported. Never throws. Safe from any
+// thread: each thread reuses its own parser buffers (kept up to ~15 MiB; a body over 1 MiB gets
+// buffers of its own, freed after).
 std::variant<webhook, decode_error> decode_webhook(std::string_view body);
 
 }  // namespace alertrouter::routing

@@ -94,8 +94,10 @@ TEST_F(ctl_test, check_config_accepts_a_valid_file_with_a_summary_line) {
 TEST_F(ctl_test, check_config_warns_about_coverage_gaps_but_succeeds) {
   EXPECT_EQ(check_config(config_, at("2026-11-26T12:00:00Z"), out_, err_), 0);
   // The daytime schedule leaves 17:00-09:00 uncovered; the first gap starts the same evening.
+  // One warning per schedule: the first gap, and how many follow in the 8 weeks.
   EXPECT_THAT(err_.str(), HasSubstr("warning: schedule 'daytime' has nobody on call from "
-                                    "2026-11-26T17:00:00Z to 2026-11-27T09:00:00Z"));
+                                    "2026-11-26T17:00:00Z to 2026-11-27T09:00:00Z (and 55 more "
+                                    "gaps in the next 8 weeks)\n"));
   EXPECT_THAT(err_.str(), Not(HasSubstr("schedule 'clinic' has nobody")));
 }
 
@@ -227,7 +229,7 @@ TEST_F(ctl_test, route_test_infrastructure_without_project_is_owned) {
 
 TEST_F(ctl_test, route_test_rejects_malformed_labels) {
   route_test_options o{config_, at("2026-11-26T12:00:00Z"), {"severity"}, false};
-  EXPECT_EQ(route_test(o, out_, err_), 1);
+  EXPECT_EQ(route_test(o, out_, err_), 2);
   EXPECT_THAT(err_.str(), HasSubstr("expected LABEL=VALUE"));
 }
 

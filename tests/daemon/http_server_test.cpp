@@ -1,1 +1,604 @@
-// placeholder: to be written
+#include "daemon/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace alertrouter::daemon {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using namespace std::chrono_literals;
+using response = http::response<http::string_body>;
+
+constexpr auto deadline = 2s;  // bound on every wait; never reached when the server behaves
+
+// A blocking-style test client: each call runs its own io_context until the operation completes
+// or `deadline` passes (tcp_stream's expiry), so no call can hang the test.
+class client {
+ public:
+  explicit client(const tcp::endpoint& ep) { connect_error_ = connect(ep); }
+
+  const error_code& connect_error() const { return connect_error_; }
+
+  error_code send(std::string_view raw) {
+    return run([&](auto done) { asio::async_write(stream_, asio::buffer(raw), done); });
+  }
+
+  std::optional<response> read_response(error_code* error = nullptr) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);
+    const error_code ec = run([&](auto done) { http::async_read(stream_, buffer_, parser, done); });
+    if (error) *error = ec;
+    if (ec) return std::nullopt;
+    return parser.release();
+  }
+
+  std::optional<response> request(std::string_view raw) {
+    if (send(raw)) return std::nullopt;
+    return read_response();
+  }
+
+  // Reads until the peer closes (closed = true) or `timeout` passes (closed = false); `data` is
+  // whatever arrived meanwhile. Either way the client then closes its end, as real clients do.
+  struct close_result {
+    bool closed = false;
+    std::string data;
+  };
+  close_result read_until_close(std::chrono::milliseconds timeout = deadline) {
+    close_result r;
+    r.data = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    std::array<char, 4096> chunk{};
+    error_code final;
+    std::function<void()> next = [&] {
+      stream_.async_read_some(asio::buffer(chunk), [&](const error_code& ec, std::size_t n) {
+        r.data.append(chunk.data(), n);
+        if (ec) {
+          final = ec;
+          return;
+        }
+        next();
+      });
+    };
+    stream_.expires_after(timeout);
+    next();
+    ioc_.restart();
+    ioc_.run();
+    r.closed = final && final != beast::error::timeout;
+    stream_.close();
+    return r;
+  }
+
+ private:
+  error_code connect(const tcp::endpoint& ep) {
+    return run([&](auto done) { stream_.async_connect(ep, done); });
+  }
+
+  template <class Start>
+  error_code run(Start start, std::chrono::milliseconds timeout = deadline) {
+    error_code result = asio::error::would_block;
+    stream_.expires_after(timeout);
+    start([&result](const error_code& ec, std::size_t = 0) { result = ec; });
+    ioc_.restart();
+    ioc_.run();
+    return result;
+  }
+
+  asio::io_context ioc_;
+  beast::tcp_stream stream_{ioc_};
+  beast::flat_buffer buffer_;
+  error_code connect_error_;
+};
+
+std::string post_echo(std::string_view body, std::string_view extra = "") {
+  return "POST /echo HTTP/1.1\r\nHost: t\r\n" + std::string(extra) +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+
+class http_server_test : public ::testing::Test {
+ protected:
+  void start(http_limits limits = {}) {
+    server_ = std::make_unique<http_server>(io_, limits, [this](std::string_view line) {
+      const std::lock_guard lock(log_mutex_);
+      log_.emplace_back(line);
+    });
+    // Echoes the body; what the server parsed comes back in X- fields.
+    server_->handle("/echo", {"POST", "PUT"}, [this](http_request& req) {
+      ++echo_calls_;
+      http_response res;
+      res.content_type = "application/octet-stream";
+      res.body = std::move(req.body);
+      res.headers = {{"X-Method", req.method},
+                     {"X-Path", req.path},
+                     {"X-Query", req.query},
+                     {"X-Thing", std::string(req.header("x-thing"))},
+                     {"X-Remote", req.remote}};
+      return res;
+    });
+    server_->handle("/boom", {"GET"}, [](http_request&) -> http_response {
+      throw std::runtime_error("handler exploded");
+    });
+    server_->handle("/empty", {"DELETE"}, [](http_request&) {
+      http_response res;
+      res.status = 204;
+      res.body = "ignored";
+      return res;
+    });
+    const auto ep = server_->bind("127.0.0.1", 0);
+    ASSERT_TRUE(ep.has_value()) << ep.error().message();
+    endpoint_ = *ep;
+    ASSERT_NE(endpoint_.port(), 0);
+    server_->start();
+    io_thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void TearDown() override {
+    if (io_thread_.joinable()) {
+      on_io([this] { server_.reset(); });
+      work_.reset();
+      io_.stop();
+      io_thread_.join();
+    }
+  }
+
+  // Runs `f` on the io thread (the server is single-threaded) and returns its result.
+  template <class F>
+  std::invoke_result_t<F> on_io(F f) {
+    auto task = std::make_shared<std::packaged_task<std::invoke_result_t<F>()>>(std::move(f));
+    auto result = task->get_future();
+    asio::post(io_, [task] { (*task)(); });
+    if (result.wait_for(deadline) != std::future_status::ready) {
+      throw std::runtime_error("io thread did not run the task in time");
+    }
+    return result.get();
+  }
+
+  http_server_stats stats() {
+    return on_io([this] { return server_->stats(); });
+  }
+
+  // Polls `pred` on the io thread until it holds or the deadline passes.
+  template <class Pred>
+  bool eventually(Pred pred) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+      if (on_io(pred)) return true;
+      std::this_thread::yield();
+    }
+    return false;
+  }
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+      io_.get_executor()};
+  std::unique_ptr<http_server> server_;
+  tcp::endpoint endpoint_;
+  std::thread io_thread_;
+  std::atomic<int> echo_calls_{0};
+  std::mutex log_mutex_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(http_server_test, handler_sees_request_and_its_response_is_sent) {
+  start();
+  client c(endpoint_);
+  ASSERT_FALSE(c.connect_error());
+  const auto res = c.request(
+      "PUT /echo?x=1&y=2 HTTP/1.1\r\nHost: t\r\nX-THING: value\r\nContent-Length: 5\r\n\r\nhello");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200u);
+  EXPECT_EQ(res->body(), "hello");
+  EXPECT_EQ((*res)[http::field::content_type], "application/octet-stream");
+  EXPECT_EQ((*res)["X-Method"], "PUT");
+  EXPECT_EQ((*res)["X-Path"], "/echo");
+  EXPECT_EQ((*res)["X-Query"], "x=1&y=2");
+  EXPECT_EQ((*res)["X-Thing"], "value");  // header lookup ignores case
+  EXPECT_TRUE((*res)["X-Remote"].starts_with("127.0.0.1:")) << (*res)["X-Remote"];
+  EXPECT_TRUE(res->keep_alive());
+  EXPECT_EQ(stats().responses_by_class[2], 1u);
+}
+
+TEST_F(http_server_test, status_204_carries_no_body) {
+  start();
+  client c(endpoint_);
+  const auto res = c.request("DELETE /empty HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 204u);
+  EXPECT_EQ(res->body(), "");
+  // Still framed correctly: the connection serves the next request.
+  const auto next = c.request(post_echo("again"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body(), "again");
+}
+
+TEST_F(http_server_test, unknown_path_404_and_wrong_method_405_with_allow) {
+  start();
+  struct row {
+    std::string request;
+    unsigned status;
+    std::string allow;
+  };
+  const std::vector<row> rows = {
+      {"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", 404, ""},
+      {"GET /echo/more HTTP/1.1\r\nHost: t\r\n\r\n", 404, ""},  // exact paths only
+      {"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", 405, "POST, PUT"},
+      {"post /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, "POST, PUT"},
+      {"POST /boom HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, "GET"},
+  };
+  client c(endpoint_);
+  for (const auto& r : rows) {
+    const auto res = c.request(r.request);
+    ASSERT_TRUE(res) << r.request;
+    EXPECT_EQ(res->result_int(), r.status) << r.request;
+    EXPECT_EQ((*res)[http::field::allow], r.allow) << r.request;
+    EXPECT_TRUE(res->keep_alive()) << r.request;
+  }
+  EXPECT_EQ(echo_calls_, 0);
+  EXPECT_EQ(stats().responses_by_class[4], rows.size());
+}
+
+TEST_F(http_server_test, body_at_limit_is_served_and_over_it_is_413) {
+  http_limits limits;
+  limits.max_body = 1024;
+  start(limits);
+  {
+    client c(endpoint_);
+    const auto res = c.request(post_echo(std::string(1024, 'a')));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 200u);
+    EXPECT_EQ(res->body().size(), 1024u);
+  }
+  {
+    client c(endpoint_);
+    const auto res = c.request(post_echo(std::string(1025, 'a')));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 413u);
+    EXPECT_FALSE(res->keep_alive());
+    EXPECT_TRUE(c.read_until_close().closed);
+  }
+  EXPECT_EQ(echo_calls_, 1);
+}
+
+TEST_F(http_server_test, content_length_over_limit_is_answered_413_before_the_body_is_sent) {
+  http_limits limits;
+  limits.max_body = 1024;
+  start(limits);
+  client c(endpoint_);
+  // Only the header goes out; a server waiting for the body would time the client out instead.
+  ASSERT_FALSE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n"));
+  const auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 413u);
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(c.read_until_close().closed);
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, chunked_body_over_limit_is_413) {
+  http_limits limits;
+  limits.max_body = 1024;
+  start(limits);
+  client c(endpoint_);
+  std::string raw = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 3; ++i) raw += "200\r\n" + std::string(512, 'x') + "\r\n";
+  raw += "0\r\n\r\n";
+  const auto res = c.request(raw);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 413u);
+  EXPECT_TRUE(c.read_until_close().closed);
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, expect_100_continue_gets_interim_response_then_the_answer) {
+  start();
+  client c(endpoint_);
+  ASSERT_FALSE(c.send(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  const auto interim = c.read_response();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->result_int(), 100u);
+  ASSERT_FALSE(c.send("body"));
+  const auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200u);
+  EXPECT_EQ(res->body(), "body");
+}
+
+TEST_F(http_server_test, header_over_limit_is_431_and_close) {
+  http_limits limits;
+  limits.max_header = 1024;
+  start(limits);
+  client c(endpoint_);
+  // 512 KiB of header: the server stops reading after max_header and answers with input unread.
+  const auto res = c.request(post_echo("abc", "X-Big: " + std::string(512 * 1024, 'h') + "\r\n"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 431u);
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(c.read_until_close().closed);
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, malformed_requests_get_400_and_close) {
+  start();
+  const std::vector<std::string> requests = {
+      "GARBAGE\r\n\r\n",
+      "GET / HTTX/1.1\r\nHost: t\r\n\r\n",
+      "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  };
+  for (const auto& raw : requests) {
+    client c(endpoint_);
+    const auto res = c.request(raw);
+    ASSERT_TRUE(res) << raw;
+    EXPECT_EQ(res->result_int(), 400u) << raw;
+    EXPECT_FALSE(res->keep_alive()) << raw;
+    EXPECT_TRUE(c.read_until_close().closed) << raw;
+  }
+  EXPECT_EQ(echo_calls_, 0);
+  EXPECT_EQ(stats().responses_by_class[4], requests.size());
+}
+
+TEST_F(http_server_test, keep_alive_serves_three_requests_on_one_connection) {
+  start();
+  client c(endpoint_);
+  for (const std::string body : {"one", "two", "three"}) {
+    const auto res = c.request(post_echo(body));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->body(), body);
+    EXPECT_TRUE(res->keep_alive());
+  }
+  const auto s = stats();
+  EXPECT_EQ(s.connections_accepted, 1u);
+  EXPECT_EQ(s.connections_open, 1u);
+  EXPECT_EQ(s.responses_by_class[2], 3u);
+}
+
+TEST_F(http_server_test, pipelined_requests_are_answered_in_order) {
+  start();
+  client c(endpoint_);
+  ASSERT_FALSE(c.send(post_echo("first") + "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n" +
+                      post_echo("third", "Connection: close\r\n")));
+  const auto r1 = c.read_response();
+  const auto r2 = c.read_response();
+  const auto r3 = c.read_response();
+  ASSERT_TRUE(r1 && r2 && r3);
+  EXPECT_EQ(r1->body(), "first");
+  EXPECT_EQ(r2->result_int(), 404u);
+  EXPECT_EQ(r3->body(), "third");
+  EXPECT_FALSE(r3->keep_alive());
+  EXPECT_TRUE(c.read_until_close().closed);
+}
+
+TEST_F(http_server_test, connection_close_is_honoured) {
+  start();
+  const std::vector<std::string> requests = {
+      post_echo("x", "Connection: close\r\n"),
+      "POST /echo HTTP/1.0\r\nContent-Length: 1\r\n\r\nx",  // 1.0 closes by default
+  };
+  for (const auto& raw : requests) {
+    client c(endpoint_);
+    const auto res = c.request(raw);
+    ASSERT_TRUE(res) << raw;
+    EXPECT_EQ(res->body(), "x");
+    EXPECT_FALSE(res->keep_alive()) << raw;
+    EXPECT_TRUE(c.read_until_close().closed) << raw;
+  }
+  // HTTP/1.0 asking for keep-alive keeps it.
+  client c(endpoint_);
+  const auto res =
+      c.request("POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx");
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(res->keep_alive());
+  EXPECT_TRUE(c.request(post_echo("y")));
+}
+
+TEST_F(http_server_test, stalled_request_is_closed_after_read_timeout_while_others_are_served) {
+  http_limits limits;
+  limits.read_timeout = 300ms;
+  start(limits);
+  client slow(endpoint_);
+  ASSERT_FALSE(slow.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf"));
+
+  client fast(endpoint_);
+  const auto res = fast.request(post_echo("quick"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), "quick");
+  // Served while the slow one is still open and waiting.
+  EXPECT_EQ(stats().read_timeouts, 0u);
+  EXPECT_EQ(on_io([this] { return server_->connection_count(); }), 2u);
+
+  const auto closed = slow.read_until_close();
+  EXPECT_TRUE(closed.closed);
+  EXPECT_EQ(closed.data, "");  // closed without an answer
+  const auto s = stats();
+  EXPECT_EQ(s.read_timeouts, 1u);
+  EXPECT_EQ(echo_calls_, 1);
+  {
+    const std::lock_guard lock(log_mutex_);
+    EXPECT_EQ(log_.size(), 1u);  // the timeout is logged
+  }
+  // The fast client's connection is unaffected.
+  EXPECT_TRUE(fast.request(post_echo("still here")));
+}
+
+TEST_F(http_server_test, dribbling_bytes_does_not_extend_the_read_deadline) {
+  http_limits limits;
+  limits.read_timeout = 200ms;
+  start(limits);
+  client slow(endpoint_);
+  // One byte per 20 ms would take ~1.4 s for the whole request; the deadline is absolute from
+  // the first byte, so the server closes the connection part way through.
+  const std::string raw = post_echo("abcdefghijklmnopqrstuvwxyz");
+  std::size_t sent = 0;
+  for (; sent < raw.size(); ++sent) {
+    if (slow.send(raw.substr(sent, 1))) break;
+    if (on_io([this] { return server_->stats().read_timeouts; }) > 0) break;
+    std::this_thread::sleep_for(20ms);  // pacing the client, not waiting for the server
+  }
+  EXPECT_LT(sent, raw.size());
+  EXPECT_TRUE(slow.read_until_close().closed);
+  EXPECT_EQ(stats().read_timeouts, 1u);
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, idle_keep_alive_connection_is_closed_after_idle_timeout) {
+  http_limits limits;
+  limits.idle_timeout = 100ms;
+  start(limits);
+  client c(endpoint_);
+  ASSERT_TRUE(c.request(post_echo("x")));
+  EXPECT_TRUE(c.read_until_close().closed);
+  const auto s = stats();
+  EXPECT_EQ(s.idle_timeouts, 1u);
+  EXPECT_EQ(s.read_timeouts, 0u);
+}
+
+TEST_F(http_server_test, connections_over_the_cap_are_closed_at_accept) {
+  http_limits limits;
+  limits.max_connections = 2;
+  start(limits);
+  client c1(endpoint_);
+  client c2(endpoint_);
+  ASSERT_TRUE(c1.request(post_echo("1")));
+  ASSERT_TRUE(c2.request(post_echo("2")));
+
+  client c3(endpoint_);
+  ASSERT_FALSE(c3.connect_error());  // the kernel completes the handshake; the server closes it
+  const auto refused = c3.read_until_close();
+  EXPECT_TRUE(refused.closed);
+  EXPECT_EQ(refused.data, "");
+  auto s = stats();
+  EXPECT_EQ(s.connections_rejected, 1u);
+  EXPECT_EQ(s.connections_accepted, 2u);
+  EXPECT_EQ(s.connections_open, 2u);
+
+  // The two open ones still work; once one goes, a new connection is served.
+  ASSERT_TRUE(c2.request(post_echo("2b")));
+  const auto bye = c1.request(post_echo("bye", "Connection: close\r\n"));
+  ASSERT_TRUE(bye);
+  EXPECT_TRUE(c1.read_until_close().closed);
+  ASSERT_TRUE(eventually([this] { return server_->connection_count() == 1; }));
+  client c4(endpoint_);
+  const auto res = c4.request(post_echo("4"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), "4");
+  EXPECT_EQ(stats().connections_rejected, 1u);
+}
+
+TEST_F(http_server_test, handler_exception_is_500_and_the_server_keeps_serving) {
+  start();
+  client c(endpoint_);
+  const auto res = c.request("GET /boom HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 500u);
+  EXPECT_TRUE(res->keep_alive());
+  const auto next = c.request(post_echo("fine"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body(), "fine");
+  client other(endpoint_);
+  EXPECT_TRUE(other.request(post_echo("fine too")));
+  const auto s = stats();
+  EXPECT_EQ(s.handler_errors, 1u);
+  EXPECT_EQ(s.responses_by_class[5], 1u);
+  EXPECT_EQ(s.responses_by_class[2], 2u);
+}
+
+TEST_F(http_server_test, graceful_stop_finishes_in_flight_requests_and_closes_idle_ones) {
+  start();
+  client idle(endpoint_);
+  ASSERT_TRUE(idle.request(post_echo("x")));
+
+  // In flight: the server has read the header (it sent 100 Continue) and waits for the body.
+  client busy(endpoint_);
+  ASSERT_FALSE(busy.send(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  const auto interim = busy.read_response();
+  ASSERT_TRUE(interim);
+  ASSERT_EQ(interim->result_int(), 100u);
+
+  std::promise<void> stopped;
+  auto stopped_future = stopped.get_future();
+  on_io([&] { server_->stop(5s, [&] { stopped.set_value(); }); });
+
+  EXPECT_TRUE(idle.read_until_close().closed);
+  client late(endpoint_);
+  EXPECT_TRUE(late.connect_error());  // no longer accepting
+  EXPECT_NE(stopped_future.wait_for(0ms), std::future_status::ready);
+
+  ASSERT_FALSE(busy.send("body"));
+  const auto res = busy.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body(), "body");
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(busy.read_until_close().closed);
+  EXPECT_EQ(stopped_future.wait_for(deadline), std::future_status::ready);
+  EXPECT_EQ(on_io([this] { return server_->connection_count(); }), 0u);
+}
+
+TEST_F(http_server_test, graceful_stop_force_closes_what_is_left_at_the_deadline) {
+  start();  // read_timeout 10 s: only the stop deadline can close the stalled request
+  client stalled(endpoint_);
+  ASSERT_FALSE(stalled.send(
+      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  ASSERT_TRUE(stalled.read_response());
+
+  std::promise<void> stopped;
+  auto stopped_future = stopped.get_future();
+  on_io([&] { server_->stop(100ms, [&] { stopped.set_value(); }); });
+  EXPECT_TRUE(stalled.read_until_close().closed);
+  EXPECT_EQ(stopped_future.wait_for(deadline), std::future_status::ready);
+  EXPECT_EQ(stats().read_timeouts, 0u);
+  EXPECT_EQ(echo_calls_, 0);
+}
+
+TEST_F(http_server_test, stop_without_connections_reports_at_once) {
+  start();
+  std::promise<void> stopped;
+  auto stopped_future = stopped.get_future();
+  on_io([&] { server_->stop(5s, [&] { stopped.set_value(); }); });
+  EXPECT_EQ(stopped_future.wait_for(deadline), std::future_status::ready);
+}
+
+TEST(http_server, bind_reports_errors) {
+  asio::io_context io;
+  http_server first(io, {});
+  const auto ep = first.bind("127.0.0.1", 0);
+  ASSERT_TRUE(ep.has_value()) << ep.error().message();
+  http_server second(io, {});
+  const auto taken = second.bind("127.0.0.1", ep->port());
+  ASSERT_FALSE(taken.has_value());
+  EXPECT_EQ(taken.error(), asio::error::address_in_use);
+  http_server third(io, {});
+  const auto foreign = third.bind("192.0.2.1", 0);  // TEST-NET-1: not an address of this host
+  ASSERT_FALSE(foreign.has_value());
+  EXPECT_EQ(foreign.error(), std::errc::address_not_available);
+  http_server v6(io, {});
+  const auto loop6 = v6.bind("[::1]", 0);
+  if (loop6) {  // absent when IPv6 is disabled
+    EXPECT_TRUE(loop6->address().is_loopback());
+  }
+}
+
+}  // namespace
+}  // namespace alertrouter::daemon
