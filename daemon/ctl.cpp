@@ -182,19 +182,33 @@ int schedule(const schedule_options& o, std::ostream& out, std::ostream& err) {
     return 1;
   }
   json::array rows;
-  for (const routing::shift& stretch : s->timeline(o.from, o.from + std::chrono::weeks(o.weeks))) {
-    if (o.json) {
-      json::object row;
-      row["start"] = routing::format_rfc3339(stretch.start);
-      row["end"] = routing::format_rfc3339(stretch.end);
-      row["person"] = stretch.person.empty() ? json::value(nullptr) : json::value(stretch.person);
-      row["layer"] = stretch.layer.empty() ? json::value(nullptr) : json::value(stretch.layer);
-      row["override"] = stretch.is_override;
-      rows.push_back(std::move(row));
-    } else {
+  std::vector<routing::shift> timeline =
+      s->timeline(o.from, o.from + std::chrono::weeks(o.weeks));
+  if (!o.json) {
+    // The text shows only the person, so stretches that differ only in layer or override flag
+    // would read as needless handoffs: merge them.
+    std::vector<routing::shift> merged;
+    for (routing::shift& stretch : timeline) {
+      if (!merged.empty() && merged.back().person == stretch.person) {
+        merged.back().end = stretch.end;
+      } else {
+        merged.push_back(std::move(stretch));
+      }
+    }
+    for (const routing::shift& stretch : merged) {
       out << routing::format_rfc3339(stretch.start) << ' ' << routing::format_rfc3339(stretch.end)
           << ' ' << (stretch.person.empty() ? "-" : stretch.person) << '\n';
     }
+    return 0;
+  }
+  for (const routing::shift& stretch : timeline) {
+    json::object row;
+    row["start"] = routing::format_rfc3339(stretch.start);
+    row["end"] = routing::format_rfc3339(stretch.end);
+    row["person"] = stretch.person.empty() ? json::value(nullptr) : json::value(stretch.person);
+    row["layer"] = stretch.layer.empty() ? json::value(nullptr) : json::value(stretch.layer);
+    row["override"] = stretch.is_override;
+    rows.push_back(std::move(row));
   }
   if (o.json) out << json::serialize(rows) << '\n';
   return 0;

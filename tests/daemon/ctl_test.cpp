@@ -36,6 +36,9 @@ schedules:
       - members: [alice, bob, carol]
         start: 2026-01-07T16:00
         shift: 1w
+    overrides:
+      # bob is on call that week anyway (a swap that was undone): not a handoff.
+      - {person: bob, from: 2026-12-20T00:00, to: 2026-12-21T00:00}
   daytime:
     layers:
       - name: office
@@ -175,6 +178,22 @@ TEST_F(ctl_test, schedule_lists_the_coming_weekly_shifts) {
             "2026-12-02T16:00:00Z 2026-12-09T16:00:00Z carol\n"
             "2026-12-09T16:00:00Z 2026-12-16T16:00:00Z alice\n"
             "2026-12-16T16:00:00Z 2026-12-17T12:00:00Z bob\n");
+}
+
+TEST_F(ctl_test, schedule_text_merges_stretches_of_the_same_person) {
+  schedule_options o{config_, "clinic", at("2026-12-16T16:00:00Z"), 1, false};
+  ASSERT_EQ(schedule(o, out_, err_), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "2026-12-16T16:00:00Z 2026-12-23T16:00:00Z bob\n");
+
+  // The JSON keeps the detail: the layer, then the override, then the layer again.
+  std::ostringstream json_out;
+  o.json = true;
+  ASSERT_EQ(schedule(o, json_out, err_), 0) << err_.str();
+  const auto rows = boost::json::parse(json_out.str()).as_array();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1].as_object().at("override").as_bool(), true);
+  EXPECT_EQ(rows[1].as_object().at("start").as_string(), "2026-12-20T00:00:00Z");
+  EXPECT_EQ(rows[1].as_object().at("person").as_string(), "bob");
 }
 
 TEST_F(ctl_test, schedule_json_marks_gaps_with_null) {
