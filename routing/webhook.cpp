@@ -61,6 +61,9 @@ class json_reader {
   std::size_t capacity_ = 0;  // the longest body all three buffers can hold
 };
 
+// Text reserved for each spare label slot: the `ownership` label and its longest value.
+constexpr std::size_t kSpareBytes = 16;
+
 // Fields we read. The root's and an alert's are disjoint so one enum serves both levels.
 enum class field : std::uint8_t {
   unknown,
@@ -316,19 +319,28 @@ class webhook_builder {
       if (value.is_null() && !required) return true;
       return expected(f, "an object of strings");
     }
-    // simdjson stores the size (saturating at 2^24 - 1, where it is only a hint).
-    std::vector<label_set::label> labels;
-    labels.reserve(object.size() + spare);
+    // simdjson stores the size (saturating at 2^24 - 1, where it is only a hint). The text is
+    // guessed from the last set of this field (the alerts of a group are alike) so that the
+    // buffer is usually allocated once, without a first pass to measure it.
+    std::size_t& last_bytes = f == field::alert_labels        ? last_label_bytes_
+                              : f == field::alert_annotations ? last_annotation_bytes_
+                                                              : last_other_bytes_;
+    const std::size_t count = object.size();
+    const std::size_t guess = last_bytes != 0 ? last_bytes + last_bytes / 8 : count * 32;
+    label_set::builder labels;
+    labels.reserve(count + spare, guess + spare * kSpareBytes);
+    std::size_t bytes = 0;
     for (const dom::key_value_pair& kv : object) {
       std::string_view s;
       if (kv.value.get(s) != simdjson::SUCCESS) {
         return fail(field_path(f) + "." + std::string(kv.key), "expected a string");
       }
-      labels.emplace_back(std::piecewise_construct, std::forward_as_tuple(kv.key),
-                          std::forward_as_tuple(s));
+      bytes += kv.key.size() + s.size();
+      labels.add(kv.key, s);
     }
-    // Alertmanager sends keys sorted, which label_set checks for and then keeps as they are.
-    target = label_set(std::move(labels));
+    last_bytes = bytes;
+    // Alertmanager sends keys sorted, which the builder checks for and then keeps as they are.
+    target = std::move(labels).build();
     return true;
   }
 
@@ -364,8 +376,8 @@ class webhook_builder {
           break;
         }
         case field::alert_labels:
-          // make_plan adds the `ownership` label to every alert; a spare slot saves it from
-          // reallocating the vector.
+          // make_plan adds the `ownership` label to every alert; a spare slot (entry and text)
+          // saves it from reallocating the set.
           if (!map_field(kv.value, f, true, a.labels, 1)) return false;
           has_labels = true;
           break;
@@ -409,6 +421,10 @@ class webhook_builder {
   };
 
   std::size_t alert_index_ = 0;
+  // Text in the last set decoded for alerts' labels, alerts' annotations, and other maps.
+  std::size_t last_label_bytes_ = 0;
+  std::size_t last_annotation_bytes_ = 0;
+  std::size_t last_other_bytes_ = 0;
   memo_timestamp last_starts_at_;
   memo_timestamp last_ends_at_;
 };

@@ -15,10 +15,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto* w = std::get_if<webhook>(&result)) {
     for (const alert& a : w->alerts) {
       // Label sets come out sorted by name with unique names.
-      const label_set::label* previous = nullptr;
-      for (const auto& label : a.labels) {
-        if (previous != nullptr && !(previous->first < label.first)) std::abort();
-        previous = &label;
+      bool first = true;
+      std::string_view previous;
+      for (const auto& [name, value] : a.labels) {
+        if (!first && !(previous < name)) std::abort();
+        if (a.labels.get(name) != value) std::abort();
+        previous = name;
+        first = false;
       }
       // A fingerprint survives printing and parsing.
       const auto fp = parse_fingerprint(to_hex(a.fp));

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,116 @@ TEST(LabelSet, EqualityIgnoresInputOrder) {
   EXPECT_EQ(label_set({{"a", "1"}, {"b", "2"}}), label_set({{"b", "2"}, {"a", "1"}}));
   EXPECT_NE(label_set({{"a", "1"}}), label_set({{"a", "2"}}));
 }
+
+TEST(LabelSet, EqualityIgnoresStaleText) {
+  // Replacing values leaves unreferenced text behind in one set but not the other.
+  label_set a({{"a", "long value"}, {"b", "2"}});
+  a.set("a", "1");
+  a.set("b", "a much longer value than before");
+  a.set("b", "2");
+  EXPECT_EQ(a, label_set({{"a", "1"}, {"b", "2"}}));
+  EXPECT_NE(a, label_set({{"a", "1"}, {"b", "2"}, {"c", ""}}));
+  EXPECT_NE(a, label_set({{"a", "1"}, {"bb", "2"}}));
+}
+
+TEST(LabelSet, SetWithTextFromTheSameSet) {
+  label_set s({{"project", "tools"}, {"team", "wmcs"}});
+  s.set("owner", s.get("project"));  // new label, value points into the set
+  s.set("team", s.get("project"));   // longer replacement from inside the set
+  s.set(s.get("owner"), "x");        // name points into the set
+  const std::vector<label_set::label> want = {
+      {"owner", "tools"}, {"project", "tools"}, {"team", "tools"}, {"tools", "x"}};
+  EXPECT_EQ(labels_of(s), want);
+}
+
+TEST(LabelSet, RepeatedSetsKeepEveryLabel) {
+  // Values that keep growing force the buffer to grow and drop the replaced text each time.
+  label_set s({{"a", "0"}, {"z", "end"}});
+  std::string value;
+  for (int i = 0; i < 200; ++i) {
+    value += static_cast<char>('a' + i % 26);
+    s.set("m", value);
+    s.set("a", std::to_string(i));
+  }
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s.get("a"), "199");
+  EXPECT_EQ(s.get("m"), value);
+  EXPECT_EQ(s.get("z"), "end");
+}
+
+TEST(LabelSet, CopiesAndMovesKeepTheirLabels) {
+  label_set original({{"alertname", "InstanceDown"}, {"instance", "cloudvirt1031:9100"}});
+  const label_set copy = original;
+  label_set moved = std::move(original);
+  moved.set("severity", "page");
+  EXPECT_EQ(copy.get("instance"), "cloudvirt1031:9100");
+  EXPECT_FALSE(copy.contains("severity"));
+  EXPECT_EQ(moved.get("alertname"), "InstanceDown");
+  EXPECT_EQ(moved.get("severity"), "page");
+}
+
+TEST(LabelSet, IteratesAsPairsOfViews) {
+  const label_set s({{"b", "2"}, {"a", "1"}, {"c", "3"}});
+  std::string joined;
+  for (const auto& [name, value] : s) joined += std::string(name) + "=" + std::string(value) + ";";
+  EXPECT_EQ(joined, "a=1;b=2;c=3;");
+  auto it = s.begin();
+  EXPECT_EQ(s.end() - it, 3);
+  EXPECT_EQ(it[2].first, "c");
+  EXPECT_EQ((*(it + 1)).second, "2");
+  it += 3;
+  EXPECT_EQ(it, s.end());
+  --it;
+  EXPECT_EQ((*it).first, "c");
+}
+
+struct builder_case {
+  std::string name;
+  std::vector<label_set::label> input;
+  std::vector<label_set::label> want;
+};
+
+class LabelSetBuilder : public testing::TestWithParam<builder_case> {};
+
+TEST_P(LabelSetBuilder, BuildsSortedUniqueSet) {
+  const builder_case& c = GetParam();
+  label_set::builder b;
+  b.reserve(c.input.size() + 1, 8);  // too small a byte estimate is only a hint
+  for (const auto& [name, value] : c.input) b.add(name, value);
+  const label_set s = std::move(b).build();
+  EXPECT_EQ(labels_of(s), c.want);
+  EXPECT_EQ(s, label_set(c.input));
+  for (const auto& [name, value] : c.want) EXPECT_EQ(s.get(name), value) << name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, LabelSetBuilder,
+    testing::Values(builder_case{"empty", {}, {}}, builder_case{"one", {{"a", "1"}}, {{"a", "1"}}},
+                    builder_case{"sorted",
+                                 {{"a", "1"}, {"ab", "2"}, {"b", ""}},
+                                 {{"a", "1"}, {"ab", "2"}, {"b", ""}}},
+                    builder_case{"reversed",
+                                 {{"c", "3"}, {"b", "2"}, {"a", "1"}},
+                                 {{"a", "1"}, {"b", "2"}, {"c", "3"}}},
+                    builder_case{"adjacent duplicate", {{"a", "1"}, {"a", "2"}}, {{"a", "2"}}},
+                    builder_case{"duplicate after sorted run",
+                                 {{"a", "1"}, {"b", "2"}, {"c", "3"}, {"b", "4"}},
+                                 {{"a", "1"}, {"b", "4"}, {"c", "3"}}},
+                    builder_case{"prefix names",
+                                 {{"ab", "1"}, {"a", "2"}, {"abc", "3"}},
+                                 {{"a", "2"}, {"ab", "1"}, {"abc", "3"}}},
+                    // Bytes order as unsigned: UTF-8 names sort after ASCII ones.
+                    builder_case{"non-ascii",
+                                 {{"\xc3\xa9t\xc3\xa9", "1"}, {"z", "2"}},
+                                 {{"z", "2"}, {"\xc3\xa9t\xc3\xa9", "1"}}},
+                    builder_case{"empty name", {{"b", "1"}, {"", "0"}}, {{"", "0"}, {"b", "1"}}}),
+    [](const testing::TestParamInfo<builder_case>& p) {
+      std::string n = p.param.name;
+      for (char& ch : n) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return n;
+    });
 
 // Expected values are copied from prometheus/common model/signature_test.go
 // (TestLabelsToSignature, TestMetricToFingerprint and the BenchmarkLabelToSignature* cases),
