@@ -29,4 +29,16 @@ const project_contact* config::find_project(std::string_view name) const {
   return find_named(projects, name);
 }
 
+std::string_view to_string(target_type t) {
+  switch (t) {
+    case target_type::schedule:
+      return "schedule";
+    case target_type::receiver:
+      return "receiver";
+    case target_type::project:
+      return "project";
+  }
+  return "receiver";  // unreachable: every enumerator is handled above
+}
+
 }  // namespace alertrouter::config

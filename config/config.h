@@ -106,6 +106,9 @@ enum class target_type {
   project,   // `project`: the contacts of the alert's own project
 };
 
+// "schedule", "receiver", "project": as written in `notify` and in notifications.
+std::string_view to_string(target_type t);
+
 struct target {
   target_type type = target_type::receiver;
   std::string name;  // empty for target_type::project

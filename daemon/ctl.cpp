@@ -46,20 +46,8 @@ json::value time_or_null(const std::optional<sys_seconds>& t) {
   return json::value(routing::format_rfc3339(*t));
 }
 
-std::string_view target_type_name(config::target_type t) {
-  switch (t) {
-    case config::target_type::schedule:
-      return "schedule";
-    case config::target_type::receiver:
-      return "receiver";
-    case config::target_type::project:
-      return "project";
-  }
-  return "unknown";
-}
-
 std::string target_label(const config::target& t) {
-  std::string s(target_type_name(t.type));
+  std::string s(config::to_string(t.type));
   if (!t.name.empty()) s += ":" + t.name;
   return s;
 }

@@ -26,18 +26,6 @@ constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026, 3 bytes of UT
 
 boost::json::string_view js(std::string_view s) { return {s.data(), s.size()}; }
 
-std::string_view to_string(config::target_type t) {
-  switch (t) {
-    case config::target_type::schedule:
-      return "schedule";
-    case config::target_type::receiver:
-      return "receiver";
-    case config::target_type::project:
-      return "project";
-  }
-  return "receiver";  // unreachable: every enumerator is handled above
-}
-
 // --- severity -----------------------------------------------------------------------------------
 
 int severity_rank(std::string_view s) {

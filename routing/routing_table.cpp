@@ -11,18 +11,6 @@ bool has_any(const config::contact& c) {
   return !c.webhook.empty() || !c.email.empty() || !c.irc.empty();
 }
 
-std::string_view type_name(config::target_type t) {
-  switch (t) {
-    case config::target_type::schedule:
-      return "schedule";
-    case config::target_type::receiver:
-      return "receiver";
-    case config::target_type::project:
-      return "project";
-  }
-  return "target";
-}
-
 }  // namespace
 
 std::variant<std::shared_ptr<const routing_table>, std::vector<config::diagnostic>>
@@ -103,7 +91,7 @@ routing_table::compile(config::config c) {
           (target.type == config::target_type::schedule ? schedule_names.contains(target.name)
                                                         : receiver_names.contains(target.name));
       if (!known) {
-        fail(target.where, "route " + r.name + ": unknown " + std::string(type_name(target.type)) +
+        fail(target.where, "route " + r.name + ": unknown " + std::string(config::to_string(target.type)) +
                                " \"" + target.name + "\"");
       }
     }
