@@ -528,6 +528,17 @@ class loader {
     return d;
   }
 
+  // The `name` of a layer or route: a scalar that must not be empty.
+  std::optional<std::string> name_value(const YAML::Node& node, std::string_view key,
+                                        std::string_view what) {
+    auto s = scalar(node, key);
+    if (s && s->empty()) {
+      error(node, std::string(what) + " name must not be empty");
+      return std::nullopt;
+    }
+    return s;
+  }
+
   std::optional<local_time> local_time_value(const YAML::Node& node, std::string_view key) {
     const auto s = scalar(node, key);
     if (!s) return std::nullopt;
@@ -706,13 +717,7 @@ class loader {
     }
     for_each_field(node, layer_keys, [&](std::string_view key, const YAML::Node& value) {
       if (key == "name") {
-        if (auto s = scalar(value, key)) {
-          if (s->empty()) {
-            error(value, "layer name must not be empty");
-          } else {
-            l.name = *s;
-          }
-        }
+        if (auto s = name_value(value, key, "layer")) l.name = std::move(*s);
       } else if (key == "members") {
         has_members = true;
         if (!value.IsNull() && !value.IsSequence()) {
@@ -894,13 +899,7 @@ class loader {
     route_had_conditions_ = false;
     for_each_field(node, route_keys, [&](std::string_view key, const YAML::Node& value) {
       if (key == "name") {
-        if (auto s = scalar(value, key)) {
-          if (s->empty()) {
-            error(value, "route name must not be empty");
-          } else {
-            r.name = *s;
-          }
-        }
+        if (auto s = name_value(value, key, "route")) r.name = std::move(*s);
       } else if (key == "match") {
         // A list of broken matchers is still a condition: the route is not a match-all.
         route_had_conditions_ = !(value.IsNull() || (value.IsSequence() && value.size() == 0));
