@@ -445,6 +445,13 @@ INSTANTIATE_TEST_SUITE_P(
 INSTANTIATE_TEST_SUITE_P(
     values, validation_test,
     ::testing::Values(
+        validation_case{"empty_layer_name",
+                        with_people("schedules:\n  s:\n    layers:\n      - name: ''\n"
+                                    "        members: [alice]\n        start: 2026-01-07T16:00\n"),
+                        9, 15, "layer name must not be empty"},
+        validation_case{"empty_route_name",
+                        with_people("routes:\n  - name: ''\n    notify: [receiver:feed]\n"), 7, 11,
+                        "route name must not be empty"},
         validation_case{"bad_listen", "listen: localhost\n", 1, 9,
                         "listen: 'localhost' must look like HOST:PORT"},
         validation_case{"listen_port_too_big", "listen: 127.0.0.1:65536\n", 1, 9, "HOST:PORT"},
