@@ -1,6 +1,7 @@
 #include "routing/alert.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -196,22 +197,32 @@ std::string to_hex(fingerprint fp) {
   return out;
 }
 
+namespace {
+
+// Hex digit values, 0xFF for every other byte: one load per digit instead of three range tests.
+constexpr std::array<std::uint8_t, 256> kHexValue = [] {
+  std::array<std::uint8_t, 256> t{};
+  t.fill(0xFF);
+  for (std::size_t c = 0; c < 10; ++c) t['0' + c] = static_cast<std::uint8_t>(c);
+  for (std::size_t c = 0; c < 6; ++c) {
+    t['a' + c] = static_cast<std::uint8_t>(10 + c);
+    t['A' + c] = static_cast<std::uint8_t>(10 + c);
+  }
+  return t;
+}();
+
+}  // namespace
+
 std::optional<fingerprint> parse_fingerprint(std::string_view hex) {
   if (hex.empty() || hex.size() > 16) return std::nullopt;
   std::uint64_t v = 0;
+  std::uint8_t bad = 0;
   for (const char c : hex) {
-    unsigned digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<unsigned>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<unsigned>(c - 'a' + 10);
-    } else if (c >= 'A' && c <= 'F') {
-      digit = static_cast<unsigned>(c - 'A' + 10);
-    } else {
-      return std::nullopt;
-    }
-    v = (v << 4) | digit;
+    const std::uint8_t digit = kHexValue[static_cast<unsigned char>(c)];
+    bad |= digit;  // only 0xFF has bit 7 set
+    v = (v << 4) | (digit & 0x0F);
   }
+  if (bad & 0x80) return std::nullopt;
   return fingerprint{v};
 }
 

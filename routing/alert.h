@@ -227,6 +227,9 @@ struct alert {
   timestamp ends_at{};
   std::string generator_url;
   fingerprint fp;  // from the payload when present, else compute_fingerprint(labels)
+  // True when the decoder was told to leave out `annotations` and `generator_url` (a repeat its
+  // caller discards; see decode_webhook's detail_filter): they are empty, not absent.
+  bool details_omitted = false;
 };
 
 }  // namespace alertrouter::routing

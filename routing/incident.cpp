@@ -102,53 +102,66 @@ memory_incident_table::memory_incident_table(std::chrono::seconds retention,
 
 memory_incident_table::~memory_incident_table() = default;
 
+observation classify_observation(const incident* existing, alert_status status,
+                                timestamp starts_at) {
+  if (existing == nullptr) {
+    return status == alert_status::resolved ? observation::unknown_resolve : observation::opened;
+  }
+  const incident& inc = *existing;
+  if (status == alert_status::firing) {
+    if (inc.open()) {
+      // A newer occurrence while the old one is still open: the resolve between them was lost.
+      // Without this the alert could never page again until some resolve arrived.
+      return starts_at <= inc.starts_at ? observation::duplicate : observation::reopened;
+    }
+    // Only a later occurrence re-opens: Alertmanager keeps startsAt across resends, so an equal or
+    // older startsAt is a delayed copy of the incident that was already resolved.
+    return starts_at <= inc.starts_at ? observation::stale : observation::opened;
+  }
+  if (!inc.open()) {
+    if (starts_at == inc.starts_at) return observation::duplicate;
+    return starts_at < inc.starts_at ? observation::stale : observation::unknown_resolve;
+  }
+  // A resolve older than the open incident belongs to an earlier occurrence that arrived late.
+  return starts_at < inc.starts_at ? observation::stale : observation::closed;
+}
+
 incident_table::result memory_incident_table::observe(const alert& a, ownership owner,
                                                       timestamp now) {
   state& s = *state_;
   auto it = s.by_fp.find(a.fp);
-
-  if (it == s.by_fp.end()) {
-    if (a.status == alert_status::resolved) return {observation::unknown_resolve, nullptr};
-    if (s.by_fp.size() >= s.max_incidents) s.evict_one();
-    entry* e = &s.by_fp.try_emplace(a.fp).first->second;
-    e->pos = s.open_order.insert(s.open_order.end(), e);
-    s.start(e, a, owner, now);
-    return {observation::opened, &e->inc};
-  }
-
-  entry* e = &it->second;
-  incident& inc = e->inc;
-  if (a.status == alert_status::firing) {
-    if (inc.open()) {
-      if (a.starts_at <= inc.starts_at) return {observation::duplicate, &inc};
-      // A newer occurrence while the old one is still open: the resolve between them was lost.
-      // Without this the alert could never page again until some resolve arrived.
-      s.by_id.erase(inc.id);
+  entry* e = it == s.by_fp.end() ? nullptr : &it->second;
+  const observation what =
+      classify_observation(e == nullptr ? nullptr : &e->inc, a.status, a.starts_at);
+  switch (what) {
+    case observation::duplicate:
+    case observation::stale:
+      return {what, &e->inc};
+    case observation::unknown_resolve:
+      return {what, nullptr};
+    case observation::opened:
+      if (e == nullptr) {
+        if (s.by_fp.size() >= s.max_incidents) s.evict_one();
+        e = &s.by_fp.try_emplace(a.fp).first->second;
+        e->pos = s.open_order.insert(s.open_order.end(), e);
+      } else {  // a re-fire after the resolve
+        s.by_id.erase(e->inc.id);
+        s.open_order.splice(s.open_order.end(), s.closed_order, e->pos);
+      }
+      s.start(e, a, owner, now);
+      return {what, &e->inc};
+    case observation::reopened:
+      s.by_id.erase(e->inc.id);
       s.open_order.splice(s.open_order.end(), s.open_order, e->pos);
       s.start(e, a, owner, now);
-      return {observation::reopened, &inc};
-    }
-    // Only a later occurrence re-opens: Alertmanager keeps startsAt across resends, so an equal or
-    // older startsAt is a delayed copy of the incident that was already resolved.
-    if (a.starts_at <= inc.starts_at) return {observation::stale, &inc};
-    s.by_id.erase(inc.id);
-    s.open_order.splice(s.open_order.end(), s.closed_order, e->pos);
-    s.start(e, a, owner, now);
-    return {observation::opened, &inc};
+      return {what, &e->inc};
+    case observation::closed:
+      e->inc.closed_at = now;
+      e->inc.last = a;
+      s.link_closed(e);
+      return {what, &e->inc};
   }
-
-  // Resolved.
-  if (!inc.open()) {
-    if (a.starts_at == inc.starts_at) return {observation::duplicate, &inc};
-    if (a.starts_at < inc.starts_at) return {observation::stale, &inc};
-    return {observation::unknown_resolve, nullptr};
-  }
-  // A resolve older than the open incident belongs to an earlier occurrence that arrived late.
-  if (a.starts_at < inc.starts_at) return {observation::stale, &inc};
-  inc.closed_at = now;
-  inc.last = a;
-  s.link_closed(e);
-  return {observation::closed, &inc};
+  return {what, nullptr};
 }
 
 void memory_incident_table::record_paged(std::uint64_t id, std::vector<std::string> routes,

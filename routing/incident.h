@@ -51,6 +51,12 @@ enum class observation {
 };
 std::string_view to_string(observation o);
 
+// What observing an alert with `status` and `starts_at` does to the incident of its fingerprint
+// (`existing`, nullptr when the table has none), without doing it: the state machine every
+// incident_table follows. Pure.
+observation classify_observation(const incident* existing, alert_status status,
+                                 timestamp starts_at);
+
 // The dedup state. Single owner: not thread-safe; the daemon calls it from one strand.
 // An interface so a durable store can stand behind it later.
 class incident_table {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
+#include <variant>
 
 namespace alertrouter::routing {
 
@@ -18,6 +20,25 @@ std::string_view to_string(notification_kind k) {
 
 namespace {
 
+// Whether an alert observed as `o` goes into notifications (and the incident's `last`), so needs
+// its annotations and generatorURL.
+bool needs_details(observation o) {
+  return o == observation::opened || o == observation::reopened || o == observation::closed;
+}
+
+// Keeps details for the alerts that will open or close an incident, judged against the table as
+// it is before the body is applied.
+class table_detail_filter final : public detail_filter {
+ public:
+  explicit table_detail_filter(const incident_table& table) : table_(table) {}
+  bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const override {
+    return needs_details(classify_observation(table_.find(fp), status, starts_at));
+  }
+
+ private:
+  const incident_table& table_;
+};
+
 bool paged_person(const std::vector<paged_target>& paged, const std::string& person) {
   return std::any_of(paged.begin(), paged.end(), [&](const paged_target& p) {
     return p.type == config::target_type::schedule && p.person == person;
@@ -28,19 +49,30 @@ bool paged_person(const std::vector<paged_target>& paged, const std::string& per
 // distinct targets, so a linear search beats a map and allocates nothing.
 class planner {
  public:
-  planner(const routing_table& cfg, incident_table& table, timestamp now)
+  // `body` is what `hook` was decoded from, needed only when it was decoded with details omitted.
+  planner(const routing_table& cfg, incident_table& table, timestamp now, std::string_view body)
       : cfg_(cfg),
         table_(table),
         now_(now),
-        now_s_(std::chrono::floor<std::chrono::seconds>(now)) {}
+        now_s_(std::chrono::floor<std::chrono::seconds>(now)),
+        body_(body) {}
 
   plan run(webhook& hook) {
     out_.counts.received = hook.alerts.size();
     out_.observations.reserve(hook.alerts.size());
-    for (alert& a : hook.alerts) {
+    for (std::size_t i = 0; i < hook.alerts.size(); ++i) {
+      alert& a = hook.alerts[i];
       const ownership owner = cfg_.classifier().annotate(a.labels);
+      // The decoder judged this alert against the table as it was before the body. If an earlier
+      // alert of the body has changed the table since (evicted this alert's incident from a full
+      // table, say), judge again, and decode its details after all if they are needed now.
+      if (a.details_omitted && table_changed_ &&
+          needs_details(classify_observation(table_.find(a.fp), a.status, a.starts_at))) {
+        fill_details(i, a);
+      }
       const incident_table::result r = table_.observe(a, owner, now_);
       out_.observations.push_back(r.what);
+      if (needs_details(r.what)) table_changed_ = true;
       switch (r.what) {
         case observation::reopened:
           ++out_.counts.reopened;
@@ -137,6 +169,23 @@ class planner {
     }
   }
 
+  void fill_details(std::size_t index, alert& a) {
+    if (!full_) {
+      auto decoded = decode_webhook(body_);
+      // The same body decoded before, so it decodes again; the check guards a misuse (a webhook
+      // decoded with details omitted but planned without its body).
+      if (auto* hook = std::get_if<webhook>(&decoded); hook && hook->alerts.size() > index) {
+        full_ = std::move(*hook);
+      } else {
+        return;
+      }
+    }
+    alert& full = full_->alerts[index];
+    a.annotations = std::move(full.annotations);
+    a.generator_url = std::move(full.generator_url);
+    a.details_omitted = false;
+  }
+
   static notification& group(std::vector<notification>& list, notification_kind kind,
                              const paged_target& target, const config::contact& reach) {
     for (notification& n : list) {
@@ -167,6 +216,9 @@ class planner {
   incident_table& table_;
   const timestamp now_;
   const sys_seconds now_s_;
+  const std::string_view body_;
+  std::optional<webhook> full_;  // body_ decoded in full, once, if an alert needed its details
+  bool table_changed_ = false;   // an alert of this body opened or closed an incident
   plan out_;
   std::vector<notification> pages_;
   std::vector<notification> resolves_;
@@ -179,7 +231,20 @@ plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& h
   // Retention is enforced here so it holds without a timer; when nothing is due this is one
   // comparison against the oldest closed incident.
   table.expire(now);
-  return planner(table_cfg, table, now).run(hook);
+  return planner(table_cfg, table, now, {}).run(hook);
+}
+
+std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
+                                                         const routing_table& table_cfg,
+                                                         incident_table& table, timestamp now) {
+  // Expire first so that the decoder's filter judges against the table the planner will see.
+  table.expire(now);
+  const table_detail_filter filter(table);
+  auto decoded = decode_webhook(body, &filter);
+  if (auto* err = std::get_if<decode_error>(&decoded)) return std::move(*err);
+  routed_webhook out{std::move(std::get<webhook>(decoded)), {}};
+  out.result = planner(table_cfg, table, now, body).run(out.hook);
+  return out;
 }
 
 }  // namespace alertrouter::routing

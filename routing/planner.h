@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "config/config.h"
@@ -68,5 +70,20 @@ struct plan {
 // (annotation). Deterministic for the same inputs. Same threading as
 // the table.
 plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& hook, timestamp now);
+
+// A decoded body and its plan.
+struct routed_webhook {
+  webhook hook;
+  plan result;
+};
+
+// decode_webhook + make_plan in one step, for the daemon's hot path: alerts that will not open or
+// close an incident (Alertmanager's resends) are decoded without their annotations and
+// generatorURL, which nothing reads for them. Same result as decoding in full and calling
+// make_plan. A body that does not decode changes nothing but the expiry of old incidents. Same
+// threading as the table.
+std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
+                                                         const routing_table& table_cfg,
+                                                         incident_table& table, timestamp now);
 
 }  // namespace alertrouter::routing

@@ -194,6 +194,8 @@ std::optional<alert_status> parse_status(std::string_view s) {
 // are only built on failure.
 class webhook_builder {
  public:
+  explicit webhook_builder(const detail_filter* filter) : filter_(filter) {}
+
   webhook out;
   decode_error error;
 
@@ -344,6 +346,21 @@ class webhook_builder {
     return true;
   }
 
+  // Checks that `value` is an object of strings (or null when not required) without copying it.
+  bool check_map(dom::element value, field f, bool required) {
+    dom::object object;
+    if (value.get(object) != simdjson::SUCCESS) {
+      if (value.is_null() && !required) return true;
+      return expected(f, "an object of strings");
+    }
+    for (const dom::key_value_pair& kv : object) {
+      if (!kv.value.is_string()) {
+        return fail(field_path(f) + "." + std::string(kv.key), "expected a string");
+      }
+    }
+    return true;
+  }
+
   bool alerts(dom::element value) {
     dom::array array;
     if (value.get(array) != simdjson::SUCCESS) return expected(field::alerts, "an array");
@@ -361,6 +378,9 @@ class webhook_builder {
 
   bool one_alert(dom::object object, alert& a) {
     bool has_status = false, has_labels = false, has_starts_at = false, has_fingerprint = false;
+    // Annotations and generatorURL are validated in document order but copied only once the
+    // filter has seen the alert; the last occurrence of a repeated key wins.
+    std::optional<dom::element> annotations, generator_url;
     for (const dom::key_value_pair& kv : object) {
       const field f = alert_field(kv.key);
       switch (f) {
@@ -382,7 +402,8 @@ class webhook_builder {
           has_labels = true;
           break;
         case field::alert_annotations:
-          if (!map_field(kv.value, f, false, a.annotations)) return false;
+          if (!check_map(kv.value, f, false)) return false;
+          annotations = kv.value;
           break;
         case field::starts_at:
           if (!timestamp_field(kv.value, f, true, a.starts_at)) return false;
@@ -392,7 +413,8 @@ class webhook_builder {
           if (!timestamp_field(kv.value, f, false, a.ends_at)) return false;
           break;
         case field::generator_url:
-          if (!string_field(kv.value, f, a.generator_url)) return false;
+          if (!kv.value.is_string() && !kv.value.is_null()) return expected(f, "a string");
+          generator_url = kv.value;
           break;
         case field::fingerprint: {
           if (kv.value.is_null()) break;
@@ -412,6 +434,17 @@ class webhook_builder {
     if (!has_labels) return fail(alert_path() + ".labels", "required");
     if (!has_starts_at) return fail(alert_path() + ".startsAt", "required");
     if (!has_fingerprint) a.fp = compute_fingerprint(a.labels);
+    if (filter_ != nullptr && !filter_->keep_details(a.fp, a.status, a.starts_at)) {
+      a.details_omitted = true;
+      return true;
+    }
+    // Both were validated above, so neither can fail now.
+    if (annotations && !map_field(*annotations, field::alert_annotations, false, a.annotations)) {
+      return false;
+    }
+    if (generator_url && !string_field(*generator_url, field::generator_url, a.generator_url)) {
+      return false;
+    }
     return true;
   }
 
@@ -420,6 +453,7 @@ class webhook_builder {
     timestamp value{};
   };
 
+  const detail_filter* const filter_;
   std::size_t alert_index_ = 0;
   // Text in the last set decoded for alerts' labels, alerts' annotations, and other maps.
   std::size_t last_label_bytes_ = 0;
@@ -579,10 +613,11 @@ decode_error syntax_error(std::string_view body, simdjson::error_code code) {
   return {"", "invalid JSON: " + std::string(describe(code))};
 }
 
-std::variant<webhook, decode_error> decode_with(json_reader& reader, std::string_view body) {
+std::variant<webhook, decode_error> decode_with(json_reader& reader, std::string_view body,
+                                               const detail_filter* filter) {
   dom::element root;
   if (const auto err = reader.parse(body, root)) return syntax_error(body, err);
-  webhook_builder builder;
+  webhook_builder builder(filter);
   if (!builder.build(root)) return std::move(builder.error);
   return std::move(builder.out);
 }
@@ -595,14 +630,19 @@ std::string decode_error::to_string() const {
 }
 
 std::variant<webhook, decode_error> decode_webhook(std::string_view body) {
+  return decode_webhook(body, nullptr);
+}
+
+std::variant<webhook, decode_error> decode_webhook(std::string_view body,
+                                                   const detail_filter* filter) {
   try {
     if (body.size() > kRetainedCapacity) {
       json_reader once;
-      return decode_with(once, body);
+      return decode_with(once, body, filter);
     }
     // One per thread: decode_webhook stays safe from any thread and never re-enters itself.
     thread_local json_reader reader;
-    return decode_with(reader, body);
+    return decode_with(reader, body, filter);
   } catch (const std::exception& e) {
     // Allocation failure while building the result from a huge body.
     return decode_error{"", std::string("cannot decode body: ") + e.what()};

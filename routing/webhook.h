@@ -43,4 +43,20 @@ struct decode_error {
 // buffers of its own, freed after).
 std::variant<webhook, decode_error> decode_webhook(std::string_view body);
 
+// Spares the decoder copies its caller will not use. After an alert has been validated,
+// keep_details says whether its annotations and generatorURL are wanted; when not, they are left
+// empty and the alert's `details_omitted` is set. Validation is the same either way. Called on the
+// decoding thread, once per alert, in document order.
+class detail_filter {
+ public:
+  virtual bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const = 0;
+
+ protected:
+  ~detail_filter() = default;
+};
+
+// As above; `filter` may be nullptr (keep everything).
+std::variant<webhook, decode_error> decode_webhook(std::string_view body,
+                                                   const detail_filter* filter);
+
 }  // namespace alertrouter::routing

@@ -502,5 +502,169 @@ TEST_F(planner_test, a_person_on_call_in_two_schedules_gets_one_page_per_inciden
   EXPECT_EQ(table_.find(page_alert("tools-db-1").fp)->paged.size(), 2u);
 }
 
+// route_webhook: the daemon's path from a body to a plan, which skips copying annotations and
+// generatorURL for repeats. It must plan exactly as decode_webhook + make_plan does.
+
+// A webhook body with one alert per instance of the tools project, with annotations and a
+// generatorURL, all firing or all resolved, started at `started`.
+std::string json_body(const std::vector<std::string>& instances, alert_status status,
+                      timestamp starts_at = started) {
+  const std::string starts = format_rfc3339(starts_at);
+  std::string out = R"({"version":"4","groupKey":"{}:{alertname=\"InstanceDown\"}","alerts":[)";
+  for (std::size_t i = 0; i < instances.size(); ++i) {
+    if (i > 0) out += ",";
+    out += std::string(R"({"status":")") + std::string(to_string(status)) +
+           R"(","labels":{"alertname":"InstanceDown","instance":")" + instances[i] +
+           R"(","project":"tools","severity":"page"},"annotations":{"summary":"Instance )" +
+           instances[i] + R"( is down","runbook":"https://wikitech.wikimedia.org/wiki/Runbook"},)" +
+           R"("startsAt":")" + starts + R"(","endsAt":"0001-01-01T00:00:00Z",)" +
+           R"("generatorURL":"http://prometheus/graph?instance=)" + instances[i] + R"("})";
+  }
+  return out + "]}";
+}
+
+// Plans `body` both ways, on two tables that have seen the same bodies, and checks that the
+// results agree. Returns route_webhook's result.
+class route_webhook_test : public planner_test {
+ protected:
+  routed_webhook both(const std::string& body, timestamp now) {
+    return both_on(table_, reference_, body, now);
+  }
+
+  routed_webhook both_on(incident_table& table, incident_table& reference,
+                         const std::string& body, timestamp now) {
+    auto routed = route_webhook(body, *cfg_, table, now);
+    if (auto* e = std::get_if<decode_error>(&routed)) {
+      ADD_FAILURE() << "route_webhook rejected the body: " << e->to_string();
+      return {};
+    }
+    auto full = decode_webhook(body);
+    webhook hook = std::get<webhook>(std::move(full));
+    const plan expected = make_plan(*cfg_, reference, hook, now);
+    routed_webhook out = std::get<routed_webhook>(std::move(routed));
+    const plan& got = out.result;
+    EXPECT_EQ(got.observations, expected.observations);
+    EXPECT_EQ(got.counts.opened, expected.counts.opened);
+    EXPECT_EQ(got.counts.duplicates, expected.counts.duplicates);
+    EXPECT_EQ(got.counts.closed, expected.counts.closed);
+    EXPECT_EQ(got.counts.stale, expected.counts.stale);
+    EXPECT_EQ(got.notifications.size(), expected.notifications.size());
+    for (std::size_t i = 0; i < std::min(got.notifications.size(), expected.notifications.size());
+         ++i) {
+      const notification& g = got.notifications[i];
+      const notification& x = expected.notifications[i];
+      EXPECT_EQ(g.kind, x.kind);
+      EXPECT_EQ(g.target, x.target);
+      EXPECT_EQ(g.incident_ids.size(), x.incident_ids.size());
+      EXPECT_EQ(g.alerts.size(), x.alerts.size());
+      for (std::size_t k = 0; k < std::min(g.alerts.size(), x.alerts.size()); ++k) {
+        EXPECT_FALSE(g.alerts[k].details_omitted);
+        EXPECT_EQ(g.alerts[k].annotations, x.alerts[k].annotations);
+        EXPECT_EQ(g.alerts[k].generator_url, x.alerts[k].generator_url);
+        EXPECT_EQ(g.alerts[k].labels, x.alerts[k].labels);
+      }
+    }
+    return out;
+  }
+
+  memory_incident_table reference_{24h, 1000};
+};
+
+TEST_F(route_webhook_test, repeats_skip_details_and_plan_as_a_full_decode_does) {
+  const std::string firing = json_body({"tools-db-1", "tools-db-2"}, alert_status::firing);
+  const routed_webhook first = both(firing, started);
+  EXPECT_EQ(first.result.counts.opened, 2u);
+  const notification* page = find(first.result, notification_kind::page, target_type::schedule,
+                                  "oncall");
+  ASSERT_NE(page, nullptr);
+  ASSERT_EQ(page->alerts.size(), 2u);
+  EXPECT_EQ(page->alerts[0].annotations.get("summary"), "Instance tools-db-1 is down");
+  EXPECT_EQ(page->alerts[0].generator_url, "http://prometheus/graph?instance=tools-db-1");
+
+  // Alertmanager's resend: nothing to send, and nothing copied that nobody reads.
+  const routed_webhook resend = both(firing, started + 5min);
+  EXPECT_EQ(resend.result.counts.duplicates, 2u);
+  EXPECT_TRUE(resend.result.notifications.empty());
+  for (const alert& a : resend.hook.alerts) {
+    EXPECT_TRUE(a.details_omitted);
+    EXPECT_TRUE(a.annotations.empty());
+  }
+  // The incident keeps the details it opened with.
+  EXPECT_EQ(table_.find(page->alerts[0].fp)->last.annotations.get("summary"),
+            "Instance tools-db-1 is down");
+
+  // The resolve carries the details; a repeated resolve does not need them.
+  const std::string resolved = json_body({"tools-db-1", "tools-db-2"}, alert_status::resolved);
+  const routed_webhook closing = both(resolved, started + 10min);
+  EXPECT_EQ(closing.result.counts.closed, 2u);
+  for (const alert& a : closing.hook.alerts) EXPECT_FALSE(a.details_omitted);
+  const routed_webhook again = both(resolved, started + 15min);
+  EXPECT_EQ(again.result.counts.duplicates, 2u);
+  for (const alert& a : again.hook.alerts) EXPECT_TRUE(a.details_omitted);
+
+  // A delayed copy of the firing body is stale: no details; a new occurrence opens with them.
+  const routed_webhook stale = both(firing, started + 20min);
+  EXPECT_EQ(stale.result.counts.stale, 2u);
+  const routed_webhook refire = both(
+      json_body({"tools-db-1", "tools-db-2"}, alert_status::firing, started + 1h), started + 1h);
+  EXPECT_EQ(refire.result.counts.opened, 2u);
+  for (const alert& a : refire.hook.alerts) EXPECT_FALSE(a.details_omitted);
+}
+
+TEST_F(route_webhook_test, a_repeat_evicted_earlier_in_the_same_body_gets_its_details) {
+  // Room for one incident: the new alert first in the body evicts the repeat that follows it,
+  // which the decoder judged a duplicate before the body was applied.
+  memory_incident_table small(24h, 1), small_reference(24h, 1);
+  both_on(small, small_reference, json_body({"tools-db-1"}, alert_status::firing), started);
+  const routed_webhook r =
+      both_on(small, small_reference,
+              json_body({"tools-db-2", "tools-db-1"}, alert_status::firing), started + 1min);
+  EXPECT_EQ(small.evictions(), 2u);  // tools-db-1 by tools-db-2, then tools-db-2 by tools-db-1
+  ASSERT_EQ(r.result.observations.size(), 2u);
+  EXPECT_EQ(r.result.observations[1], observation::opened);
+  ASSERT_FALSE(r.hook.alerts[1].details_omitted);
+  EXPECT_EQ(r.hook.alerts[1].annotations.get("summary"), "Instance tools-db-1 is down");
+  const notification* page = find(r.result, notification_kind::page, target_type::schedule,
+                                  "oncall");
+  ASSERT_NE(page, nullptr);
+  ASSERT_EQ(page->alerts.size(), 2u);
+  EXPECT_EQ(page->alerts[1].generator_url, "http://prometheus/graph?instance=tools-db-1");
+}
+
+TEST_F(route_webhook_test, a_body_that_does_not_decode_changes_nothing) {
+  both(json_body({"tools-db-1"}, alert_status::firing), started);
+  // Valid up to a repeat's annotation value of the wrong type.
+  std::string bad = json_body({"tools-db-1"}, alert_status::resolved);
+  const std::string summary = R"("summary":"Instance tools-db-1 is down")";
+  bad.replace(bad.find(summary), summary.size(), R"("summary":42)");
+  auto routed = route_webhook(bad, *cfg_, table_, started + 1min);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(routed));
+  EXPECT_EQ(std::get<decode_error>(routed).field, "alerts[0].annotations.summary");
+  EXPECT_EQ(table_.open_count(), 1u);
+  EXPECT_TRUE(table_.find(page_alert("tools-db-1").fp)->open());
+}
+
+TEST(classify_observation, follows_the_incident_state_machine) {
+  const timestamp t = started;
+  EXPECT_EQ(classify_observation(nullptr, alert_status::firing, t), observation::opened);
+  EXPECT_EQ(classify_observation(nullptr, alert_status::resolved, t), observation::unknown_resolve);
+  incident open;
+  open.starts_at = t;
+  EXPECT_EQ(classify_observation(&open, alert_status::firing, t), observation::duplicate);
+  EXPECT_EQ(classify_observation(&open, alert_status::firing, t - 1s), observation::duplicate);
+  EXPECT_EQ(classify_observation(&open, alert_status::firing, t + 1s), observation::reopened);
+  EXPECT_EQ(classify_observation(&open, alert_status::resolved, t), observation::closed);
+  EXPECT_EQ(classify_observation(&open, alert_status::resolved, t + 1s), observation::closed);
+  EXPECT_EQ(classify_observation(&open, alert_status::resolved, t - 1s), observation::stale);
+  incident closed = open;
+  closed.closed_at = t + 1h;
+  EXPECT_EQ(classify_observation(&closed, alert_status::firing, t), observation::stale);
+  EXPECT_EQ(classify_observation(&closed, alert_status::firing, t + 1s), observation::opened);
+  EXPECT_EQ(classify_observation(&closed, alert_status::resolved, t), observation::duplicate);
+  EXPECT_EQ(classify_observation(&closed, alert_status::resolved, t - 1s), observation::stale);
+  EXPECT_EQ(classify_observation(&closed, alert_status::resolved, t + 1s),
+            observation::unknown_resolve);
+}
+
 }  // namespace
 }  // namespace alertrouter::routing

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <utility>
@@ -557,6 +558,83 @@ TEST(DecodeWebhook, FirstErrorInDocumentOrderIsReported) {
   const decode_error e =
       rejected(with_alerts(alert_with("status", R"("bad")") + "," + alert_with("labels", "1")));
   EXPECT_EQ(e.field, "alerts[0].status");
+}
+
+// Records what the decoder asks and keeps the details of the alerts whose fingerprints it lists.
+class recording_filter final : public detail_filter {
+ public:
+  explicit recording_filter(std::vector<fingerprint> keep) : keep_(std::move(keep)) {}
+  bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const override {
+    asked.push_back({fp, status, starts_at});
+    return std::find(keep_.begin(), keep_.end(), fp) != keep_.end();
+  }
+  struct question {
+    fingerprint fp;
+    alert_status status;
+    timestamp starts_at;
+  };
+  mutable std::vector<question> asked;
+
+ private:
+  std::vector<fingerprint> keep_;
+};
+
+TEST(DecodeWebhookWithFilter, OmitsDetailsOnlyWhereTheFilterSaysSo) {
+  const recording_filter filter({fingerprint{0xabc12}});  // the second alert's
+  auto result = decode_webhook(kRealisticBody, &filter);
+  ASSERT_TRUE(std::holds_alternative<webhook>(result)) << std::get<decode_error>(result).to_string();
+  const webhook& w = std::get<webhook>(result);
+  const webhook full = decoded(kRealisticBody);
+  ASSERT_EQ(w.alerts.size(), 3u);
+
+  // Asked once per alert, in order, with the decoded fingerprint, status and startsAt.
+  ASSERT_EQ(filter.asked.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(filter.asked[i].fp, full.alerts[i].fp) << i;
+    EXPECT_EQ(filter.asked[i].status, full.alerts[i].status) << i;
+    EXPECT_EQ(filter.asked[i].starts_at, full.alerts[i].starts_at) << i;
+  }
+
+  const alert& omitted = w.alerts[0];
+  EXPECT_TRUE(omitted.details_omitted);
+  EXPECT_TRUE(omitted.annotations.empty());
+  EXPECT_EQ(omitted.generator_url, "");
+  // Everything else is decoded as usual.
+  EXPECT_EQ(omitted.labels, full.alerts[0].labels);
+  EXPECT_EQ(omitted.fp, full.alerts[0].fp);
+  EXPECT_EQ(omitted.ends_at, full.alerts[0].ends_at);
+
+  const alert& kept = w.alerts[1];
+  EXPECT_FALSE(kept.details_omitted);
+  EXPECT_EQ(kept.annotations, full.alerts[1].annotations);
+  EXPECT_EQ(kept.annotations.get("summary"), "Kubernetes node tools-k8s-worker-nfs-12 is not ready");
+  EXPECT_EQ(kept.generator_url, full.alerts[1].generator_url);
+  EXPECT_TRUE(w.alerts[2].details_omitted);
+  EXPECT_FALSE(full.alerts[0].details_omitted);  // without a filter nothing is omitted
+}
+
+TEST(DecodeWebhookWithFilter, OmittedDetailsAreStillValidated) {
+  const recording_filter keep_nothing({});
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {alert_with("annotations", R"({"summary":1})"), "alerts[0].annotations.summary"},
+      {alert_with("annotations", R"([])"), "alerts[0].annotations"},
+      {alert_with("generatorURL", "7"), "alerts[0].generatorURL"},
+  };
+  for (const auto& [alert_json, field] : cases) {
+    auto result = decode_webhook(with_alerts(alert_json), &keep_nothing);
+    ASSERT_TRUE(std::holds_alternative<decode_error>(result)) << alert_json;
+    EXPECT_EQ(std::get<decode_error>(result).field, field);
+  }
+  // A repeated key: the last occurrence is the one kept, as without a filter.
+  const recording_filter keep_all({fingerprint{0x0123456789abcdef}});
+  const std::string twice = R"({"alerts":[{"status":"firing","labels":{"a":"b"},)"
+                            R"("annotations":{"summary":"first"},"generatorURL":"http://1",)"
+                            R"("startsAt":"2026-03-01T10:00:00Z","annotations":{"summary":"last"},)"
+                            R"("generatorURL":"http://2","fingerprint":"0123456789abcdef"}]})";
+  auto result = decode_webhook(twice, &keep_all);
+  ASSERT_TRUE(std::holds_alternative<webhook>(result));
+  EXPECT_EQ(std::get<webhook>(result).alerts[0].annotations.get("summary"), "last");
+  EXPECT_EQ(std::get<webhook>(result).alerts[0].generator_url, "http://2");
 }
 
 TEST(DecodeError, ToStringJoinsFieldAndMessage) {
