@@ -211,6 +211,11 @@ class webhook_builder {
           break;  // fields Alertmanager may add later are ignored, whatever they hold
         case field::version:
           if (!string_field(kv.value, f, out.version)) return false;
+          // Version 4 is the only format there is; another would change what fields mean.
+          if (!out.version.empty() && out.version != "4") {
+            return fail("version", "unsupported webhook version \"" + out.version.substr(0, 32) +
+                                       "\" (expected \"4\")");
+          }
           break;
         case field::group_key:
           if (!string_field(kv.value, f, out.group_key)) return false;

@@ -32,7 +32,8 @@ struct decode_error {
   std::string to_string() const;  // "alerts[3].startsAt: expected an RFC 3339 string"
 };
 
-// Decodes and validates one webhook body. Required: `alerts` (array), and per alert `status`
+// Decodes and validates one webhook body. `version`, when present, must be "4". Required:
+// `alerts` (array), and per alert `status`
 // ("firing"|"resolved"), `labels` (object of strings), `startsAt` (RFC 3339). Optional fields
 // keep their defaults when absent or null; `fingerprint` is computed when absent and rejected
 // when malformed. The whole body must be valid JSON first, unknown fields included: malformed

@@ -1,5 +1,7 @@
 // libFuzzer target: arbitrary bytes as a webhook body. decode_webhook must never crash or throw,
-// and what it accepts must be internally consistent.
+// and what it accepts must be internally consistent. Decoding with a detail_filter (as the daemon
+// does) must accept and reject exactly the same bodies, with the same errors, and differ only in
+// the details of the alerts the filter declined.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,10 +10,47 @@
 
 #include "routing/webhook.h"
 
+namespace {
+
+// Keeps the details of alerts with an even fingerprint.
+class even_filter final : public alertrouter::routing::detail_filter {
+ public:
+  bool keep_details(alertrouter::routing::fingerprint fp, alertrouter::routing::alert_status,
+                    alertrouter::routing::timestamp) const override {
+    return fp.value % 2 == 0;
+  }
+};
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace alertrouter::routing;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   const auto result = decode_webhook(body);
+  const even_filter filter;
+  const auto filtered = decode_webhook(body, &filter);
+  if (result.index() != filtered.index()) std::abort();
+  if (const auto* e = std::get_if<decode_error>(&result)) {
+    const decode_error& f = std::get<decode_error>(filtered);
+    if (e->field != f.field || e->message != f.message) std::abort();
+  } else {
+    const webhook& full = std::get<webhook>(result);
+    const webhook& part = std::get<webhook>(filtered);
+    if (full.alerts.size() != part.alerts.size()) std::abort();
+    for (std::size_t i = 0; i < full.alerts.size(); ++i) {
+      const alert& a = full.alerts[i];
+      const alert& b = part.alerts[i];
+      if (a.fp != b.fp || a.status != b.status || a.starts_at != b.starts_at ||
+          a.ends_at != b.ends_at || !(a.labels == b.labels) || a.details_omitted) {
+        std::abort();
+      }
+      if (b.details_omitted != (a.fp.value % 2 != 0)) std::abort();
+      if (!b.details_omitted &&
+          (!(a.annotations == b.annotations) || a.generator_url != b.generator_url)) {
+        std::abort();
+      }
+    }
+  }
   if (const auto* w = std::get_if<webhook>(&result)) {
     for (const alert& a : w->alerts) {
       // Label sets come out sorted by name with unique names.

@@ -462,6 +462,7 @@ TEST(DecodeWebhook, NestingIsLimited) {
 TEST(DecodeWebhook, WrongTypesAtTheTopNameTheField) {
   expect_errors({
       {R"({"version":4,"alerts":[]})", "version", "expected a string"},
+      {R"({"version":"5","alerts":[]})", "version", "unsupported webhook version \"5\" (expected \"4\")"},
       {R"({"groupKey":{},"alerts":[]})", "groupKey", "expected a string"},
       {R"({"receiver":["a"],"alerts":[]})", "receiver", "expected a string"},
       {R"({"externalURL":true,"alerts":[]})", "externalURL", "expected a string"},
