@@ -7,7 +7,7 @@ JOBS        ?= $(shell nproc)
 CONFIG      ?= config/examples/wmcs.yaml
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build run test test-unit fuzz sanitize bench install clean
+.PHONY: all deps build run test test-unit fuzz sanitize bench bench-load install clean
 
 all: build
 
@@ -20,10 +20,13 @@ $(BUILD)/build.ninja: CMakeLists.txt
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Until the daemon exists, `run` shows who is on call in the example configuration.
+LISTEN ?= 127.0.0.1:9595
+
+# Runs the daemon in the foreground on the example configuration (Ctrl-C stops it).
 run: build
 	$(BUILD)/bin/alertrouterctl check-config $(CONFIG)
-	$(BUILD)/bin/alertrouterctl oncall --config $(CONFIG)
+	@scripts/run-hint.sh $(LISTEN)
+	exec $(BUILD)/bin/alertrouterd --config $(CONFIG) --listen $(LISTEN)
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -46,6 +49,15 @@ sanitize: deps
 
 bench: build
 	bench/run.sh $(BUILD)
+
+# Load benchmark: alertrouterd (Release, in build-release) against Alertmanager's own ingest, with
+# wrk (see bench/README.md "Load benchmark"). LOADBENCH_* variables tune bench/load/run.sh.
+RELEASE_BUILD ?= build-release
+bench-load: deps
+	cmake -S . -B $(RELEASE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DALERTROUTER_TESTS=OFF \
+	  -DALERTROUTER_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd
+	bench/load/run.sh $(RELEASE_BUILD)
 
 install: build
 	cmake --install $(BUILD)

@@ -3,8 +3,11 @@
 // labels. See bench/README.md for what each benchmark measures and how to read the figures.
 
 #include <benchmark/benchmark.h>
+#include <date/date.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -20,10 +23,6 @@
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <boost/json.hpp>
-#include <date/date.h>
-#include <yaml-cpp/yaml.h>
 
 #include "config/loader.h"
 #include "routing/alert.h"
@@ -100,7 +99,8 @@ constexpr std::string_view kBuiltinRules = R"yaml(
 std::vector<routing::label_set::label> string_map(const YAML::Node& node) {
   std::vector<routing::label_set::label> out;
   if (!node.IsMap()) return out;
-  for (const auto& kv : node) out.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
+  for (const auto& kv : node)
+    out.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
   return out;
 }
 
@@ -166,16 +166,15 @@ bench_env load_env() {
 // Bodies: Alertmanager v4 webhooks, one alert group (group_by: [alertname]) per body.
 
 const routing::timestamp kStartsAt = date::sys_days{date::year{2026} / 11 / 26} + 10h;
-const routing::timestamp kFiringNow = kStartsAt + 5min;    // when repeats/new alerts arrive
+const routing::timestamp kFiringNow = kStartsAt + 5min;     // when repeats/new alerts arrive
 const routing::timestamp kResolvedNow = kStartsAt + 31min;  // when resolves arrive
 
 // Cloud VPS projects in the `project` label, by alert number: 3 in 10 alerts carry none (team
 // infrastructure, owned via `infrastructure`), 4 are team-owned projects, 3 are user projects
 // (deployment-prep has contacts in the example; the made-up ones do not).
-constexpr std::string_view kProjects[] = {"",      "tools",           "",
-                                          "toolsbeta", "deployment-prep", "paws",
-                                          "",      "quarry",          "wikidumpparse",
-                                          "video"};
+constexpr std::string_view kProjects[] = {
+    "",     "tools", "",       "toolsbeta",     "deployment-prep",
+    "paws", "",      "quarry", "wikidumpparse", "video"};
 
 std::string_view find_label(const std::vector<routing::label_set::label>& labels,
                             std::string_view name) {
@@ -214,7 +213,8 @@ std::string render(std::string_view text, const std::vector<routing::label_set::
       std::string_view name = expr.substr(at + 8);
       name = name.substr(0, name.find_first_of(" |}"));
       std::string_view value = find_label(labels, name == "user" ? "project" : name);
-      if (expr.find("stripPort") != std::string_view::npos) value = value.substr(0, value.find(':'));
+      if (expr.find("stripPort") != std::string_view::npos)
+        value = value.substr(0, value.find(':'));
       out.append(value.empty() ? std::string_view("unknown") : value);
     } else {
       out += "unknown";
@@ -299,7 +299,8 @@ std::string make_body(const bench_env& env, const body_spec& spec) {
     if (!project.empty()) labels.emplace_back("project", std::string(project));
 
     std::vector<routing::label_set::label> annotations;
-    for (const auto& [name, text] : r.annotations) annotations.emplace_back(name, render(text, labels));
+    for (const auto& [name, text] : r.annotations)
+      annotations.emplace_back(name, render(text, labels));
 
     const routing::label_set label_set(std::move(labels));
     const routing::label_set annotation_set(std::move(annotations));
@@ -336,10 +337,17 @@ std::string make_body(const bench_env& env, const body_spec& spec) {
   std::string out;
   for (const char c : json::serialize(body)) {
     switch (c) {
-      case '&': out += "\\u0026"; break;
-      case '<': out += "\\u003c"; break;
-      case '>': out += "\\u003e"; break;
-      default: out += c;
+      case '&':
+        out += "\\u0026";
+        break;
+      case '<':
+        out += "\\u003c";
+        break;
+      case '>':
+        out += "\\u003e";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -423,9 +431,9 @@ void report(benchmark::State& state, double bytes_per_body) {
         static_cast<std::int64_t>(bytes_per_body * static_cast<double>(state.iterations())));
   }
   // Seconds per alert (alerts per CPU second, inverted); printed with an SI prefix ("850ns").
-  state.counters["time_per_alert"] =
-      benchmark::Counter(static_cast<double>(alerts_per_body),
-                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["time_per_alert"] = benchmark::Counter(
+      static_cast<double>(alerts_per_body),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 // The planner must have done what the benchmark claims to measure, else the figure means nothing
@@ -493,9 +501,8 @@ void BM_RepeatFullDecode(benchmark::State& state) {
   std::size_t duplicates = 0;
   for (auto _ : state) {
     auto decoded = routing::decode_webhook(bodies[i]);
-    routing::plan p =
-        routing::make_plan(*g_env->routes, *table, *std::get_if<routing::webhook>(&decoded),
-                           kFiringNow);
+    routing::plan p = routing::make_plan(*g_env->routes, *table,
+                                         *std::get_if<routing::webhook>(&decoded), kFiringNow);
     duplicates += p.counts.duplicates;
     benchmark::DoNotOptimize(p);
     if (++i == bodies.size()) i = 0;
@@ -544,9 +551,8 @@ void BM_NewIncidents(benchmark::State& state) {
   std::size_t notifications = 0;
   for (auto _ : state) {
     auto decoded = routing::decode_webhook(bodies[i]);
-    routing::plan p =
-        routing::make_plan(*g_env->routes, *table, *std::get_if<routing::webhook>(&decoded),
-                           kFiringNow);
+    routing::plan p = routing::make_plan(*g_env->routes, *table,
+                                         *std::get_if<routing::webhook>(&decoded), kFiringNow);
     opened += p.counts.opened;
     notifications += p.notifications.size();
     benchmark::DoNotOptimize(p);
@@ -588,9 +594,8 @@ void BM_ResolveGroup(benchmark::State& state) {
   std::size_t notifications = 0;
   for (auto _ : state) {
     auto decoded = routing::decode_webhook(bodies[i]);
-    routing::plan p =
-        routing::make_plan(*g_env->routes, *table, *std::get_if<routing::webhook>(&decoded),
-                           kResolvedNow);
+    routing::plan p = routing::make_plan(*g_env->routes, *table,
+                                         *std::get_if<routing::webhook>(&decoded), kResolvedNow);
     closed += p.counts.closed;
     notifications += p.notifications.size();
     benchmark::DoNotOptimize(p);

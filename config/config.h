@@ -136,6 +136,38 @@ struct dedup_config {
   std::size_t max_incidents = 1'000'000;
 };
 
+// Bounds of the daemon's HTTP server and delivery queue (YAML `limits`). The loader keeps every
+// value within the bounds noted; changing them takes a restart.
+struct limits_config {
+  std::size_t max_body = 4 * 1024 * 1024;          // bytes per request body; 1KiB..1GiB
+  std::size_t max_connections = 1024;              // open connections; 1..1000000
+  std::chrono::seconds read_timeout{10};           // whole request, from its first byte; 1s..10m
+  std::chrono::seconds idle_timeout{60};           // keep-alive wait for the next request; 1s..10m
+  std::size_t max_pending_notifications = 100000;  // delivery queue bound (webhooks get 503
+                                                   // beyond it); 1..100000000
+};
+
+// Bearer-token authentication of incoming requests (YAML `auth`). The loader does not read the
+// file: it only checks that the path is absolute; the daemon reads it at start and on reload.
+struct auth_config {
+  std::string bearer_token_file;  // empty: no authentication. Absolute path of a file holding
+                                  // the bearer token.
+  position where;                 // of the `bearer_token_file` value; {0,0} when not set
+};
+
+// Outgoing notification delivery (YAML `delivery`). The loader keeps every value within the
+// bounds noted, and initial_backoff <= max_backoff.
+struct delivery_config {
+  std::chrono::milliseconds connect_timeout{5000};   // resolve + connect; 100ms..10m
+  std::chrono::milliseconds request_timeout{10000};  // send + response header; 100ms..10m
+  int max_attempts = 8;                              // per notification, the first included; 1..100
+  // Retry delays: random, bounded by initial_backoff after the first failure, doubling after
+  // each further one, never above max_backoff. Each 10ms..1h.
+  std::chrono::milliseconds initial_backoff{500};
+  std::chrono::milliseconds max_backoff{60000};
+  std::size_t max_in_flight_per_destination = 4;  // concurrent attempts per host:port; 1..1000
+};
+
 // The whole file. Vectors keep the file's order (routes and overrides depend on it).
 struct config {
   std::string source;  // the path it was read from, for messages
@@ -148,6 +180,9 @@ struct config {
   std::vector<project_contact> projects;
   std::vector<route> routes;
   dedup_config dedup;
+  limits_config limits;
+  auth_config auth;
+  delivery_config delivery;
 
   // Lookups by name; nullptr when absent. The pointer is valid while this config is alive and
   // its vectors are not modified.

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -31,8 +32,9 @@ using namespace std::string_view_literals;
 constexpr int max_nesting = 64;
 constexpr std::uintmax_t max_file_bytes = 16u << 20;
 
-constexpr std::array top_keys{"listen"sv,    "timezone"sv, "ownership"sv, "people"sv, "schedules"sv,
-                              "receivers"sv, "projects"sv, "routes"sv,    "dedup"sv};
+constexpr std::array top_keys{"listen"sv,    "timezone"sv,  "ownership"sv, "people"sv,
+                              "schedules"sv, "receivers"sv, "projects"sv,  "routes"sv,
+                              "dedup"sv,     "limits"sv,    "auth"sv,      "delivery"sv};
 constexpr std::array ownership_keys{"label"sv, "owned"sv, "owned_regex"sv, "infrastructure"sv};
 constexpr std::array contact_keys{"webhook"sv, "email"sv, "irc"sv};
 constexpr std::array schedule_keys{"timezone"sv, "layers"sv, "overrides"sv};
@@ -40,6 +42,12 @@ constexpr std::array layer_keys{"name"sv, "members"sv, "start"sv, "shift"sv, "ac
 constexpr std::array override_keys{"person"sv, "from"sv, "to"sv};
 constexpr std::array route_keys{"name"sv, "match"sv, "notify"sv, "continue"sv};
 constexpr std::array dedup_keys{"retention"sv, "max_incidents"sv};
+constexpr std::array limits_keys{"max_body"sv, "max_connections"sv, "read_timeout"sv,
+                                 "idle_timeout"sv, "max_pending_notifications"sv};
+constexpr std::array auth_keys{"bearer_token_file"sv};
+constexpr std::array delivery_keys{"connect_timeout"sv, "request_timeout"sv,
+                                   "max_attempts"sv,    "initial_backoff"sv,
+                                   "max_backoff"sv,     "max_in_flight_per_destination"sv};
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -198,6 +206,21 @@ constexpr std::chrono::seconds kMinShift = std::chrono::minutes(1);
 constexpr std::chrono::seconds kMaxShift = std::chrono::weeks(52);
 constexpr std::chrono::seconds kMinRetention = std::chrono::minutes(1);
 constexpr std::chrono::seconds kMaxRetention = std::chrono::weeks(52);
+// Daemon settings: wide enough for any real deployment, narrow enough that a unit typo
+// (`max_body: 4` meaning 4 MiB, `read_timeout: 10m` meaning 10s x 60) does not pass silently
+// into a server that cannot work.
+constexpr std::uint64_t kMinBody = 1024;
+constexpr std::uint64_t kMaxBody = 1024 * 1024 * 1024;
+constexpr std::uint64_t kMaxConnections = 1'000'000;
+constexpr std::uint64_t kMaxPendingNotifications = 100'000'000;
+constexpr std::chrono::seconds kMinServerTimeout = std::chrono::seconds(1);
+constexpr std::chrono::seconds kMaxServerTimeout = std::chrono::minutes(10);
+constexpr std::chrono::milliseconds kMinDeliveryTimeout = std::chrono::milliseconds(100);
+constexpr std::chrono::milliseconds kMaxDeliveryTimeout = std::chrono::minutes(10);
+constexpr std::uint64_t kMaxAttempts = 100;
+constexpr std::chrono::milliseconds kMinBackoff = std::chrono::milliseconds(10);
+constexpr std::chrono::milliseconds kMaxBackoff = std::chrono::hours(1);
+constexpr std::uint64_t kMaxInFlightPerDestination = 1000;
 // Schedule times outside these years are typos, and keep all time arithmetic far from overflow.
 constexpr int kMinYear = 1970;
 constexpr int kMaxYear = 2200;
@@ -222,6 +245,43 @@ std::optional<local_time> parse_local_time(std::string_view s) {
   if (!ymd.ok()) return std::nullopt;
   return local_time{date::local_days{ymd}} + std::chrono::hours(*h) + std::chrono::minutes(*mi) +
          std::chrono::seconds(*sec);
+}
+
+// A non-negative integer: digits only (no sign, exponent or separators), at most 18 of them so
+// that it cannot overflow.
+std::optional<std::uint64_t> parse_count(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
+// A size in bytes: an integer, optionally followed by B, KiB, MiB or GiB (`4194304`, `512KiB`,
+// `4MiB`). Binary units only, spelled exactly: `4MB` and `4mib` are rejected rather than guessed.
+std::optional<std::uint64_t> parse_size(std::string_view s) {
+  const auto digits_end = s.find_first_not_of("0123456789");
+  const auto number = parse_count(s.substr(0, digits_end));
+  if (!number) return std::nullopt;
+  const std::string_view suffix =
+      digits_end == std::string_view::npos ? std::string_view() : s.substr(digits_end);
+  std::uint64_t unit = 0;
+  if (suffix.empty() || suffix == "B") {
+    unit = 1;
+  } else if (suffix == "KiB") {
+    unit = std::uint64_t{1} << 10;
+  } else if (suffix == "MiB") {
+    unit = std::uint64_t{1} << 20;
+  } else if (suffix == "GiB") {
+    unit = std::uint64_t{1} << 30;
+  } else {
+    return std::nullopt;
+  }
+  // At most 18 digits times 2^30 can exceed 64 bits.
+  if (*number > std::numeric_limits<std::uint64_t>::max() / unit) return std::nullopt;
+  return *number * unit;
 }
 
 std::string format_local_time(local_time t) { return date::format("%Y-%m-%dT%H:%M", t); }
@@ -408,6 +468,12 @@ class loader {
         parse_routes(value);
       } else if (key == "dedup") {
         parse_dedup(value);
+      } else if (key == "limits") {
+        parse_limits(value);
+      } else if (key == "auth") {
+        parse_auth(value);
+      } else if (key == "delivery") {
+        parse_delivery(value);
       }
     });
 
@@ -517,15 +583,61 @@ class loader {
     });
   }
 
+  // A duration for a setting at second resolution. Written in milliseconds it is accepted only
+  // when it is a whole number of seconds (`60000ms`); `500ms` is reported as sub-second.
   std::optional<std::chrono::seconds> duration_value(const YAML::Node& node, std::string_view key) {
     const auto s = scalar(node, key);
     if (!s) return std::nullopt;
-    const auto d = parse_duration(*s);
+    if (const auto d = parse_duration(*s)) return d;
+    if (const auto ms = parse_duration_ms(*s)) {
+      if (*ms % std::chrono::seconds(1) == std::chrono::milliseconds(0)) {
+        return std::chrono::duration_cast<std::chrono::seconds>(*ms);
+      }
+      error(node, quote(key) + " must be a whole number of seconds, got " + quote(*s) +
+                      " (sub-second durations are not allowed here)");
+      return std::nullopt;
+    }
+    error(node, "invalid duration " + quote(*s) + " for " + quote(key) +
+                    " (use e.g. 30s, 15m, 2h, 1d, 1w or 1h30m, largest unit first)");
+    return std::nullopt;
+  }
+
+  // A duration at millisecond resolution in [lo, hi]; `what` names the setting in messages
+  // (e.g. "delivery.connect_timeout"). Nullopt after reporting.
+  std::optional<std::chrono::milliseconds> duration_ms_value(const YAML::Node& node,
+                                                             std::string_view key,
+                                                             const std::string& what,
+                                                             std::chrono::milliseconds lo,
+                                                             std::chrono::milliseconds hi) {
+    const auto s = scalar(node, key);
+    if (!s) return std::nullopt;
+    const auto d = parse_duration_ms(*s);
     if (!d) {
       error(node, "invalid duration " + quote(*s) + " for " + quote(key) +
-                      " (use e.g. 30s, 15m, 2h, 1d, 1w or 1h30m, largest unit first)");
+                      " (use e.g. 500ms, 30s, 15m or 1m30s, largest unit first)");
+      return std::nullopt;
+    }
+    if (*d < lo || *d > hi) {
+      error(node, what + " must be between " + format_duration_ms(lo) + " and " +
+                      format_duration_ms(hi) + ", got " + quote(*s));
+      return std::nullopt;
     }
     return d;
+  }
+
+  // A whole number in [lo, hi]; `what` names the setting in messages. Nullopt after reporting.
+  std::optional<std::uint64_t> integer_value(const YAML::Node& node, std::string_view key,
+                                             const std::string& what, std::uint64_t lo,
+                                             std::uint64_t hi) {
+    const auto s = scalar(node, key);
+    if (!s) return std::nullopt;
+    const auto n = parse_count(*s);
+    if (!n || *n < lo || *n > hi) {
+      error(node, what + " must be an integer from " + std::to_string(lo) + " to " +
+                      std::to_string(hi) + ", got " + quote(*s));
+      return std::nullopt;
+    }
+    return n;
   }
 
   // The `name` of a layer or route: a scalar that must not be empty.
@@ -997,23 +1109,136 @@ class loader {
             }
           } else if (key == "max_incidents") {
             if (auto s = scalar(value, key)) {
-              // Digits only: no sign, no exponent; at most 18 digits so it cannot overflow.
-              const bool numeric =
-                  !s->empty() && s->size() <= 18 &&
-                  std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '9'; });
-              std::size_t n = 0;
-              if (numeric) {
-                for (char c : *s) n = n * 10 + static_cast<std::size_t>(c - '0');
-              }
-              if (!numeric || n < 1) {
+              const auto n = parse_count(*s);
+              if (!n || *n < 1) {
                 error(value, "dedup.max_incidents must be an integer >= 1, got " + quote(*s));
               } else {
-                config_.dedup.max_incidents = n;
+                config_.dedup.max_incidents = static_cast<std::size_t>(*n);
               }
             }
           }
         },
         "dedup");
+  }
+
+  void parse_limits(const YAML::Node& node) {
+    limits_config& limits = config_.limits;
+    for_each_field(
+        node, limits_keys,
+        [&](std::string_view key, const YAML::Node& value) {
+          const std::string what = "limits." + std::string(key);
+          if (key == "max_body") {
+            if (auto s = scalar(value, key)) {
+              const auto n = parse_size(*s);
+              if (!n) {
+                error(value, "invalid size " + quote(*s) +
+                                 " for 'max_body' (bytes, or an integer with B, KiB, MiB or GiB, "
+                                 "e.g. 512KiB, 4MiB)");
+              } else if (*n < kMinBody || *n > kMaxBody) {
+                error(value, what + " must be between 1KiB and 1GiB, got " + quote(*s));
+              } else {
+                limits.max_body = static_cast<std::size_t>(*n);
+              }
+            }
+          } else if (key == "max_connections") {
+            if (auto n = integer_value(value, key, what, 1, kMaxConnections)) {
+              limits.max_connections = static_cast<std::size_t>(*n);
+            }
+          } else if (key == "read_timeout" || key == "idle_timeout") {
+            if (auto d = duration_value(value, key)) {
+              if (*d < kMinServerTimeout || *d > kMaxServerTimeout) {
+                error(value, what + " must be between " + format_duration(kMinServerTimeout) +
+                                 " and " + format_duration(kMaxServerTimeout) + ", got " +
+                                 quote(value.Scalar()));
+              } else {
+                (key == "read_timeout" ? limits.read_timeout : limits.idle_timeout) = *d;
+              }
+            }
+          } else if (key == "max_pending_notifications") {
+            if (auto n = integer_value(value, key, what, 1, kMaxPendingNotifications)) {
+              limits.max_pending_notifications = static_cast<std::size_t>(*n);
+            }
+          }
+        },
+        "limits");
+  }
+
+  void parse_auth(const YAML::Node& node) {
+    bool has_file = false;
+    for_each_field(
+        node, auth_keys,
+        [&](std::string_view key, const YAML::Node& value) {
+          if (key != "bearer_token_file") return;
+          has_file = true;
+          const auto s = scalar(value, key);
+          if (!s) return;
+          // Only the path's shape is checked: the loader reads nothing but the configuration
+          // file, and the daemon reads the token (reporting failures at `auth.where`).
+          if (s->empty()) {
+            error(value,
+                  "auth.bearer_token_file must not be empty (omit 'auth' to turn authentication "
+                  "off)");
+          } else if (s->front() != '/') {
+            error(value, "auth.bearer_token_file " + quote(*s) +
+                             " must be an absolute path (starting with /)");
+          } else if (s->find('\0') != std::string::npos) {
+            error(value, "auth.bearer_token_file must not contain a NUL character");
+          } else {
+            config_.auth.bearer_token_file = *s;
+            config_.auth.where = to_position(value.Mark());
+          }
+        },
+        "auth");
+    // An `auth` section without a token file would silently leave the daemon unauthenticated.
+    if (node.IsMap() && !has_file) {
+      error(node, "auth needs 'bearer_token_file' (omit 'auth' to turn authentication off)");
+    }
+  }
+
+  void parse_delivery(const YAML::Node& node) {
+    delivery_config& delivery = config_.delivery;
+    std::optional<position> initial_at;  // where each backoff was given, if it was valid
+    std::optional<position> max_at;
+    bool bad_backoff = false;  // a backoff was given but invalid (and reported)
+    for_each_field(
+        node, delivery_keys,
+        [&](std::string_view key, const YAML::Node& value) {
+          const std::string what = "delivery." + std::string(key);
+          if (key == "connect_timeout" || key == "request_timeout") {
+            if (auto d =
+                    duration_ms_value(value, key, what, kMinDeliveryTimeout, kMaxDeliveryTimeout)) {
+              (key == "connect_timeout" ? delivery.connect_timeout : delivery.request_timeout) = *d;
+            }
+          } else if (key == "max_attempts") {
+            if (auto n = integer_value(value, key, what, 1, kMaxAttempts)) {
+              delivery.max_attempts = static_cast<int>(*n);
+            }
+          } else if (key == "initial_backoff" || key == "max_backoff") {
+            const bool initial = key == "initial_backoff";
+            if (auto d = duration_ms_value(value, key, what, kMinBackoff, kMaxBackoff)) {
+              (initial ? delivery.initial_backoff : delivery.max_backoff) = *d;
+              (initial ? initial_at : max_at) = to_position(value.Mark());
+            } else {
+              bad_backoff = true;
+            }
+          } else if (key == "max_in_flight_per_destination") {
+            if (auto n = integer_value(value, key, what, 1, kMaxInFlightPerDestination)) {
+              delivery.max_in_flight_per_destination = static_cast<std::size_t>(*n);
+            }
+          }
+        },
+        "delivery");
+    // Compared only when both values are what the file meant: after an invalid one, the default
+    // it left behind would make a confusing second error.
+    if (!bad_backoff && delivery.initial_backoff > delivery.max_backoff) {
+      // The defaults are ordered, so at least one of the two was given; report at it (at
+      // initial_backoff when both were).
+      const position at = initial_at ? *initial_at : max_at.value_or(position{});
+      error(at,
+            "delivery.initial_backoff (" + format_duration_ms(delivery.initial_backoff) +
+                (initial_at ? "" : ", the default") + ") must not exceed delivery.max_backoff (" +
+                format_duration_ms(delivery.max_backoff) + (max_at ? "" : ", the default") + ")");
+    }
   }
 
   // --- cross-references ----------------------------------------------------------------------

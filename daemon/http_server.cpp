@@ -103,6 +103,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
   asio::io_context& io;
   const http_limits limits;
   const http_warn_log warn;
+  http_refusal_observer refused;
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;
   asio::steady_timer stop_timer;
@@ -221,9 +222,20 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
       return close();
     }
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      ++server_->stats.headers_too_large;
+      server_->log("http request refused status=431 reason=\"header too large\" remote=" + remote_);
+      if (server_->refused) server_->refused("", 431);
       return reply_and_close(plain(431, "request header too large\n"));
     }
     if (ec == http::error::body_limit) {
+      // The header was read whole (the body limit is checked after it), so the path is known.
+      const std::string_view target =
+          parser_ ? std::string_view(parser_->get().target()) : std::string_view();
+      const std::string path(target.substr(0, target.find('?')));
+      ++server_->stats.bodies_too_large;
+      server_->log("http request refused status=413 reason=\"body too large\" path=" + path +
+                   " limit=" + std::to_string(limits().max_body) + " remote=" + remote_);
+      if (server_->refused) server_->refused(path, 413);
       return reply_and_close(plain(
           413, "request body too large (limit " + std::to_string(limits().max_body) + " bytes)\n"));
     }
@@ -231,6 +243,10 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
       return close();  // the client went away mid-request; nobody to answer
     }
     if (ec.category() == http::make_error_code(http::error::bad_method).category()) {
+      ++server_->stats.malformed_requests;
+      server_->log("http request refused status=400 reason=\"" + ec.message() +
+                   "\" remote=" + remote_);
+      if (server_->refused) server_->refused("", 400);
       return reply_and_close(plain(400, "malformed request: " + ec.message() + "\n"));
     }
     close();  // reset, aborted by shutdown: the socket is gone
@@ -409,6 +425,10 @@ void http_server::state::fire_stopped_soon() {
   // Posted: remove() runs inside a connection's destructor, not a place to call user code.
   asio::post(io, [cb = std::move(on_stopped)] { cb(); });
   on_stopped = nullptr;
+}
+
+void http_server::set_refusal_observer(http_refusal_observer observer) {
+  state_->refused = std::move(observer);
 }
 
 http_server::http_server(asio::io_context& io, http_limits limits, http_warn_log warn)

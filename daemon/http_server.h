@@ -75,11 +75,18 @@ struct http_server_stats {
   std::uint64_t connections_open = 0;                 // currently open (gauge)
   std::array<std::uint64_t, 6> responses_by_class{};  // [status / 100], 1..5 used
   std::uint64_t read_timeouts = 0;                    // a request not complete within read_timeout
-  std::uint64_t idle_timeouts = 0;   // keep-alive connections closed for idleness (normal)
-  std::uint64_t write_timeouts = 0;  // a response not written within write_timeout
-  std::uint64_t handler_errors = 0;  // handler threw; answered 500
-  std::uint64_t accept_errors = 0;   // accept() failed (out of descriptors, say)
+  std::uint64_t idle_timeouts = 0;       // keep-alive connections closed for idleness (normal)
+  std::uint64_t write_timeouts = 0;      // a response not written within write_timeout
+  std::uint64_t handler_errors = 0;      // handler threw; answered 500
+  std::uint64_t accept_errors = 0;       // accept() failed (out of descriptors, say)
+  std::uint64_t bodies_too_large = 0;    // answered 413
+  std::uint64_t headers_too_large = 0;   // answered 431
+  std::uint64_t malformed_requests = 0;  // answered 400 by the server (not by a handler)
 };
+
+// Told about each request the server refuses itself, before any handler runs: the path as far
+// as it was read ("" when unknown) and the status sent (400, 413, 431). Called on the io thread.
+using http_refusal_observer = std::function<void(std::string_view path, unsigned status)>;
 
 // HTTP/1.1 server with keep-alive and pipelining (responses in request order, one request in
 // handling at a time per connection). Per request it answers:
@@ -125,6 +132,9 @@ class http_server {
   // still open after `grace`. `on_stopped` (optional) runs on the io thread once no connection is
   // left. Only the first call counts; later calls do nothing.
   void stop(std::chrono::milliseconds grace, std::function<void()> on_stopped = {});
+
+  // Reports requests refused before reaching a handler (see http_refusal_observer).
+  void set_refusal_observer(http_refusal_observer observer);
 
   std::size_t connection_count() const;
   const http_server_stats& stats() const;

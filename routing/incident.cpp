@@ -103,7 +103,7 @@ memory_incident_table::memory_incident_table(std::chrono::seconds retention,
 memory_incident_table::~memory_incident_table() = default;
 
 observation classify_observation(const incident* existing, alert_status status,
-                                timestamp starts_at) {
+                                 timestamp starts_at) {
   if (existing == nullptr) {
     return status == alert_status::resolved ? observation::unknown_resolve : observation::opened;
   }

@@ -619,7 +619,7 @@ decode_error syntax_error(std::string_view body, simdjson::error_code code) {
 }
 
 std::variant<webhook, decode_error> decode_with(json_reader& reader, std::string_view body,
-                                               const detail_filter* filter) {
+                                                const detail_filter* filter) {
   dom::element root;
   if (const auto err = reader.parse(body, root)) return syntax_error(body, err);
   webhook_builder builder(filter);

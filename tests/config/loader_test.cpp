@@ -81,6 +81,19 @@ TEST(loader, defaults_apply_when_keys_are_omitted) {
   EXPECT_TRUE(c.ownership.owned.empty());
   EXPECT_EQ(c.dedup.retention, std::chrono::hours(24));
   EXPECT_EQ(c.dedup.max_incidents, 1'000'000u);
+  EXPECT_EQ(c.limits.max_body, 4u * 1024 * 1024);
+  EXPECT_EQ(c.limits.max_connections, 1024u);
+  EXPECT_EQ(c.limits.read_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.limits.idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(c.limits.max_pending_notifications, 100'000u);
+  EXPECT_EQ(c.auth.bearer_token_file, "");
+  EXPECT_EQ(c.auth.where.line, 0);
+  EXPECT_EQ(c.delivery.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.delivery.request_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.delivery.max_attempts, 8);
+  EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.delivery.max_backoff, std::chrono::minutes(1));
+  EXPECT_EQ(c.delivery.max_in_flight_per_destination, 4u);
   const schedule& s = c.schedules.at(0);
   EXPECT_EQ(s.timezone, "UTC");
   const layer& l = s.layers.at(0);
@@ -190,6 +203,156 @@ dedup:
   EXPECT_TRUE(c.routes[2].match.empty());
   EXPECT_EQ(c.dedup.retention, std::chrono::hours(2));
   EXPECT_EQ(c.dedup.max_incidents, 5000u);
+}
+
+TEST(loader, parses_the_daemon_settings) {
+  std::string yaml(valid_yaml);
+  yaml += R"yaml(limits:
+  max_body: 512KiB
+  max_connections: 64
+  read_timeout: 2m
+  idle_timeout: 15s
+  max_pending_notifications: 250
+auth:
+  bearer_token_file: /etc/alertrouter/token
+delivery:
+  connect_timeout: 250ms
+  request_timeout: 1m30s
+  max_attempts: 3
+  initial_backoff: 1s500ms
+  max_backoff: 1h
+  max_in_flight_per_destination: 16
+)yaml";
+  const load_result r = load(yaml);
+  ASSERT_TRUE(r.value.has_value()) << dump(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.limits.max_body, 512u * 1024);
+  EXPECT_EQ(c.limits.max_connections, 64u);
+  EXPECT_EQ(c.limits.read_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(c.limits.idle_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(c.limits.max_pending_notifications, 250u);
+  EXPECT_EQ(c.auth.bearer_token_file, "/etc/alertrouter/token");
+  EXPECT_EQ(c.auth.where.line, 21);
+  EXPECT_EQ(c.auth.where.column, 22);
+  EXPECT_EQ(c.delivery.connect_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.delivery.request_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(c.delivery.max_attempts, 3);
+  EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(1500));
+  EXPECT_EQ(c.delivery.max_backoff, std::chrono::hours(1));
+  EXPECT_EQ(c.delivery.max_in_flight_per_destination, 16u);
+}
+
+TEST(loader, daemon_settings_accept_their_bounds) {
+  std::string yaml(valid_yaml);
+  yaml += R"yaml(limits:
+  max_body: 1GiB
+  max_connections: 1000000
+  read_timeout: 1s
+  idle_timeout: 10m
+  max_pending_notifications: 100000000
+delivery:
+  connect_timeout: 100ms
+  request_timeout: 10m
+  max_attempts: 100
+  initial_backoff: 10ms
+  max_backoff: 10ms
+  max_in_flight_per_destination: 1000
+)yaml";
+  const load_result r = load(yaml);
+  ASSERT_TRUE(r.value.has_value()) << dump(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << dump(r);
+  const config& c = *r.value;
+  EXPECT_EQ(c.limits.max_body, std::size_t{1} << 30);
+  EXPECT_EQ(c.limits.max_connections, 1'000'000u);
+  EXPECT_EQ(c.limits.read_timeout, std::chrono::seconds(1));
+  EXPECT_EQ(c.limits.idle_timeout, std::chrono::minutes(10));
+  EXPECT_EQ(c.limits.max_pending_notifications, 100'000'000u);
+  EXPECT_EQ(c.delivery.connect_timeout, std::chrono::milliseconds(100));
+  EXPECT_EQ(c.delivery.request_timeout, std::chrono::minutes(10));
+  EXPECT_EQ(c.delivery.max_attempts, 100);
+  // initial == max is allowed: a constant delay.
+  EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(10));
+  EXPECT_EQ(c.delivery.max_backoff, std::chrono::milliseconds(10));
+  EXPECT_EQ(c.delivery.max_in_flight_per_destination, 1000u);
+}
+
+TEST(loader, accepts_size_forms) {
+  const std::pair<const char*, std::size_t> good[] = {
+      {"1024", 1024},         {"1024B", 1024},           {"1KiB", 1024},
+      {"512KiB", 512 * 1024}, {"4MiB", 4 * 1024 * 1024}, {"0001GiB", std::size_t{1} << 30},
+      {"4194304", 4194304}};
+  for (const auto& [text, bytes] : good) {
+    const load_result r = load(std::string(valid_yaml) + "limits:\n  max_body: \"" + text + "\"\n");
+    ASSERT_TRUE(r.value.has_value()) << text << "\n" << dump(r);
+    EXPECT_EQ(r.value->limits.max_body, bytes) << text;
+  }
+  for (const char* text :
+       {"4MB", "4mib", "4 MiB", "4MiB ", "-4MiB", "+4MiB", "4.5MiB", "MiB", "4MiBB", "4KB", "4k",
+        "0x1000", "1e6", "", "999999999999999999GiB", "9999999999999999999"}) {
+    const load_result r = load(std::string(valid_yaml) + "limits:\n  max_body: \"" + text + "\"\n");
+    EXPECT_FALSE(r.value.has_value()) << text;
+    ASSERT_EQ(of_level(r, severity::error).size(), 1u) << text << "\n" << dump(r);
+    EXPECT_THAT(of_level(r, severity::error)[0]->message, HasSubstr("invalid size")) << text;
+  }
+}
+
+TEST(loader, second_resolution_settings_take_whole_seconds_written_in_ms) {
+  std::string yaml = R"yaml(people:
+  alice: {irc: alice}
+schedules:
+  s:
+    layers:
+      - members: [alice]
+        start: 2026-01-07T16:00
+        shift: 3600000ms
+routes:
+  - notify: [schedule:s]
+dedup:
+  retention: 1h30m0s0ms
+limits:
+  read_timeout: 5000ms
+)yaml";
+  const load_result r = load(yaml);
+  ASSERT_TRUE(r.value.has_value()) << dump(r);
+  EXPECT_EQ(r.value->schedules.at(0).layers.at(0).shift, std::chrono::hours(1));
+  EXPECT_EQ(r.value->dedup.retention, std::chrono::minutes(90));
+  EXPECT_EQ(r.value->limits.read_timeout, std::chrono::seconds(5));
+}
+
+TEST(loader, an_invalid_backoff_is_reported_once) {
+  // initial_backoff is out of bounds; the default it leaves (500ms) exceeds max_backoff, but
+  // that is not what the file said, so only the bounds error is reported.
+  const load_result r = load("delivery:\n  initial_backoff: 2h\n  max_backoff: 100ms\n");
+  EXPECT_FALSE(r.value.has_value());
+  const auto errors = of_level(r, severity::error);
+  ASSERT_EQ(errors.size(), 1u) << dump(r);
+  EXPECT_EQ(errors[0]->to_string(),
+            "test.yaml:2:20: delivery.initial_backoff must be between 10ms and 1h, got '2h'");
+}
+
+TEST(loader, reports_every_error_in_the_daemon_settings) {
+  const load_result r = load(R"yaml(limits:
+  max_body: 4MB
+  max_conections: 10
+  read_timeout: 500ms
+auth:
+  bearer_token_file: token
+delivery:
+  connect_timeout: 50ms
+  max_attempts: 0
+  initial_backoff: 2m
+  max_backoff: 1m
+)yaml");
+  EXPECT_FALSE(r.value.has_value());
+  std::vector<std::pair<int, int>> where;
+  for (const diagnostic* d : of_level(r, severity::error)) {
+    where.emplace_back(d->where.line, d->where.column);
+  }
+  EXPECT_THAT(where,
+              ElementsAre(std::pair(2, 13), std::pair(3, 3), std::pair(4, 17), std::pair(6, 22),
+                          std::pair(8, 20), std::pair(9, 17), std::pair(10, 20)))
+      << dump(r);
 }
 
 TEST(loader, schedules_inherit_a_timezone_given_after_them) {
@@ -481,7 +644,120 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{"bad_retention", "dedup:\n  retention: forever\n", 2, 14,
                         "invalid duration 'forever' for 'retention'"},
         validation_case{"huge_retention", "dedup:\n  retention: 100000000w\n", 2, 14,
-                        "dedup.retention must be between 1m and 52w"}));
+                        "dedup.retention must be between 1m and 52w"},
+        validation_case{"sub_second_retention", "dedup:\n  retention: 1m500ms\n", 2, 14,
+                        "'retention' must be a whole number of seconds, got '1m500ms' "
+                        "(sub-second durations are not allowed here)"},
+        validation_case{
+            "sub_second_shift",
+            with_people("schedules:\n  s:\n    layers:\n      - members: [alice]\n"
+                        "        start: 2026-01-07T16:00\n        shift: 500ms\n"),
+            11, 16,
+            "'shift' must be a whole number of seconds, got '500ms' (sub-second durations are "
+            "not allowed here)"}));
+
+// The daemon's settings: `limits`, `auth` and `delivery`.
+INSTANTIATE_TEST_SUITE_P(
+    daemon_settings, validation_test,
+    ::testing::Values(
+        validation_case{"unknown_section_with_suggestion", "limit:\n  max_body: 4MiB\n", 1, 1,
+                        "unknown key 'limit' (did you mean 'limits'?)"},
+        validation_case{"unknown_limits_key", "limits:\n  max_bdy: 4MiB\n", 2, 3,
+                        "unknown key 'max_bdy' (did you mean 'max_body'?)"},
+        validation_case{"unknown_auth_key", "auth:\n  bearer_token: /etc/token\n", 2, 3,
+                        "unknown key 'bearer_token' (expected one of: bearer_token_file)"},
+        validation_case{"unknown_delivery_key", "delivery:\n  max_attempt: 3\n", 2, 3,
+                        "unknown key 'max_attempt' (did you mean 'max_attempts'?)"},
+        validation_case{"duplicate_limits_key", "limits:\n  max_body: 4MiB\n  max_body: 8MiB\n", 3,
+                        3, "duplicate key 'max_body' (first given on line 2)"},
+        validation_case{"limits_not_a_map", "limits: 4MiB\n", 1, 9,
+                        "'limits' must be a map with keys max_body, max_connections, "
+                        "read_timeout, idle_timeout, max_pending_notifications, got a string"},
+        validation_case{"delivery_not_a_map", "delivery: [5s]\n", 1, 11,
+                        "'delivery' must be a map with keys connect_timeout"},
+        validation_case{"bad_size", "limits:\n  max_body: 4MB\n", 2, 13,
+                        "invalid size '4MB' for 'max_body' (bytes, or an integer with B, KiB, "
+                        "MiB or GiB, e.g. 512KiB, 4MiB)"},
+        validation_case{"size_overflow", "limits:\n  max_body: 999999999999999999GiB\n", 2, 13,
+                        "invalid size '999999999999999999GiB'"},
+        validation_case{"body_too_small", "limits:\n  max_body: 1023\n", 2, 13,
+                        "limits.max_body must be between 1KiB and 1GiB, got '1023'"},
+        validation_case{"body_too_large", "limits:\n  max_body: 1025MiB\n", 2, 13,
+                        "limits.max_body must be between 1KiB and 1GiB, got '1025MiB'"},
+        validation_case{"body_not_a_scalar", "limits:\n  max_body: [4MiB]\n", 2, 13,
+                        "'max_body' must be a string, got a list"},
+        validation_case{"no_connections", "limits:\n  max_connections: 0\n", 2, 20,
+                        "limits.max_connections must be an integer from 1 to 1000000, got '0'"},
+        validation_case{"too_many_connections", "limits:\n  max_connections: 1000001\n", 2, 20,
+                        "limits.max_connections must be an integer from 1 to 1000000, got "
+                        "'1000001'"},
+        validation_case{"connections_not_a_number", "limits:\n  max_connections: lots\n", 2, 20,
+                        "limits.max_connections must be an integer from 1 to 1000000, got "
+                        "'lots'"},
+        validation_case{"sub_second_read_timeout", "limits:\n  read_timeout: 500ms\n", 2, 17,
+                        "'read_timeout' must be a whole number of seconds, got '500ms' "
+                        "(sub-second durations are not allowed here)"},
+        validation_case{"long_read_timeout", "limits:\n  read_timeout: 11m\n", 2, 17,
+                        "limits.read_timeout must be between 1s and 10m, got '11m'"},
+        validation_case{"zero_idle_timeout", "limits:\n  idle_timeout: 0s\n", 2, 17,
+                        "limits.idle_timeout must be between 1s and 10m, got '0s'"},
+        validation_case{"bad_idle_timeout", "limits:\n  idle_timeout: 60\n", 2, 17,
+                        "invalid duration '60' for 'idle_timeout'"},
+        validation_case{"no_pending", "limits:\n  max_pending_notifications: 0\n", 2, 30,
+                        "limits.max_pending_notifications must be an integer from 1 to "
+                        "100000000, got '0'"},
+        validation_case{"too_many_pending", "limits:\n  max_pending_notifications: 100000001\n", 2,
+                        30,
+                        "limits.max_pending_notifications must be an integer from 1 to "
+                        "100000000, got '100000001'"},
+        validation_case{"relative_token_file", "auth:\n  bearer_token_file: etc/token\n", 2, 22,
+                        "auth.bearer_token_file 'etc/token' must be an absolute path (starting "
+                        "with /)"},
+        validation_case{"empty_token_file", "auth:\n  bearer_token_file: \"\"\n", 2, 22,
+                        "auth.bearer_token_file must not be empty (omit 'auth' to turn "
+                        "authentication off)"},
+        validation_case{"null_token_file", "auth:\n  bearer_token_file: ~\n", 2, 22,
+                        "'bearer_token_file' must be a string, got nothing (null)"},
+        validation_case{"nul_in_token_file", "auth:\n  bearer_token_file: \"/etc/to\\0ken\"\n", 2,
+                        22, "auth.bearer_token_file must not contain a NUL character"},
+        validation_case{"auth_without_token_file", "auth: {}\n", 1, 7,
+                        "auth needs 'bearer_token_file' (omit 'auth' to turn authentication off)"},
+        validation_case{"short_connect_timeout", "delivery:\n  connect_timeout: 50ms\n", 2, 20,
+                        "delivery.connect_timeout must be between 100ms and 10m, got '50ms'"},
+        validation_case{"long_request_timeout", "delivery:\n  request_timeout: 10m1ms\n", 2, 20,
+                        "delivery.request_timeout must be between 100ms and 10m, got '10m1ms'"},
+        validation_case{"bad_request_timeout", "delivery:\n  request_timeout: 5 s\n", 2, 20,
+                        "invalid duration '5 s' for 'request_timeout' (use e.g. 500ms, 30s, 15m "
+                        "or 1m30s, largest unit first)"},
+        validation_case{"no_attempts", "delivery:\n  max_attempts: 0\n", 2, 17,
+                        "delivery.max_attempts must be an integer from 1 to 100, got '0'"},
+        validation_case{"too_many_attempts", "delivery:\n  max_attempts: 101\n", 2, 17,
+                        "delivery.max_attempts must be an integer from 1 to 100, got '101'"},
+        validation_case{"negative_attempts", "delivery:\n  max_attempts: -1\n", 2, 17,
+                        "delivery.max_attempts must be an integer from 1 to 100, got '-1'"},
+        validation_case{"short_initial_backoff", "delivery:\n  initial_backoff: 9ms\n", 2, 20,
+                        "delivery.initial_backoff must be between 10ms and 1h, got '9ms'"},
+        validation_case{"long_max_backoff", "delivery:\n  max_backoff: 2h\n", 2, 16,
+                        "delivery.max_backoff must be between 10ms and 1h, got '2h'"},
+        validation_case{"inverted_backoff",
+                        "delivery:\n  initial_backoff: 2s\n  max_backoff: 1s500ms\n", 2, 20,
+                        "delivery.initial_backoff (2s) must not exceed delivery.max_backoff "
+                        "(1s500ms)"},
+        validation_case{"initial_backoff_over_default_max", "delivery:\n  initial_backoff: 2m\n", 2,
+                        20,
+                        "delivery.initial_backoff (2m) must not exceed delivery.max_backoff (1m, "
+                        "the default)"},
+        validation_case{"max_backoff_under_default_initial", "delivery:\n  max_backoff: 100ms\n", 2,
+                        16,
+                        "delivery.initial_backoff (500ms, the default) must not exceed "
+                        "delivery.max_backoff (100ms)"},
+        validation_case{"no_in_flight", "delivery:\n  max_in_flight_per_destination: 0\n", 2, 34,
+                        "delivery.max_in_flight_per_destination must be an integer from 1 to "
+                        "1000, got '0'"},
+        validation_case{"too_many_in_flight", "delivery:\n  max_in_flight_per_destination: 1001\n",
+                        2, 34,
+                        "delivery.max_in_flight_per_destination must be an integer from 1 to "
+                        "1000, got '1001'"}));
 
 INSTANTIATE_TEST_SUITE_P(
     warnings, validation_test,
@@ -663,6 +939,12 @@ TEST(loader, example_file_loads_cleanly) {
   EXPECT_EQ(c.ownership.infrastructure[0].name, "team");
   EXPECT_EQ(c.ownership.infrastructure[0].value, "wmcs");
   EXPECT_EQ(c.people.size(), 8u);
+  // The daemon sections show the defaults; authentication stays off (commented out).
+  EXPECT_EQ(c.limits.max_body, 4u * 1024 * 1024);
+  EXPECT_EQ(c.limits.max_pending_notifications, 100'000u);
+  EXPECT_EQ(c.auth.bearer_token_file, "");
+  EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.delivery.max_backoff, std::chrono::minutes(1));
 
   std::vector<std::string> schedules;
   for (const schedule& s : c.schedules) schedules.push_back(s.name);

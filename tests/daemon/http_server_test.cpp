@@ -134,6 +134,10 @@ class http_server_test : public ::testing::Test {
                      {"X-Remote", req.remote}};
       return res;
     });
+    server_->set_refusal_observer([this](std::string_view path, unsigned status) {
+      const std::lock_guard lock(log_mutex_);
+      refusals_.emplace_back(std::string(path), status);
+    });
     server_->handle("/boom", {"GET"}, [](http_request&) -> http_response {
       throw std::runtime_error("handler exploded");
     });
@@ -196,6 +200,7 @@ class http_server_test : public ::testing::Test {
   std::atomic<int> echo_calls_{0};
   std::mutex log_mutex_;
   std::vector<std::string> log_;
+  std::vector<std::pair<std::string, unsigned>> refusals_;  // (path, status)
 };
 
 TEST_F(http_server_test, handler_sees_request_and_its_response_is_sent) {
@@ -276,6 +281,14 @@ TEST_F(http_server_test, body_at_limit_is_served_and_over_it_is_413) {
     EXPECT_TRUE(c.read_until_close().closed);
   }
   EXPECT_EQ(echo_calls_, 1);
+  // Refused before any handler ran, yet counted, logged and reported with its path.
+  EXPECT_EQ(stats().bodies_too_large, 1u);
+  const std::lock_guard lock(log_mutex_);
+  ASSERT_EQ(refusals_.size(), 1u);
+  EXPECT_EQ(refusals_[0], (std::pair<std::string, unsigned>("/echo", 413)));
+  ASSERT_FALSE(log_.empty());
+  EXPECT_NE(log_.back().find("status=413"), std::string::npos) << log_.back();
+  EXPECT_NE(log_.back().find("path=/echo"), std::string::npos) << log_.back();
 }
 
 TEST_F(http_server_test, content_length_over_limit_is_answered_413_before_the_body_is_sent) {
@@ -335,6 +348,10 @@ TEST_F(http_server_test, header_over_limit_is_431_and_close) {
   EXPECT_FALSE(res->keep_alive());
   EXPECT_TRUE(c.read_until_close().closed);
   EXPECT_EQ(echo_calls_, 0);
+  EXPECT_EQ(stats().headers_too_large, 1u);
+  const std::lock_guard lock(log_mutex_);
+  ASSERT_EQ(refusals_.size(), 1u);
+  EXPECT_EQ(refusals_[0].second, 431u);
 }
 
 TEST_F(http_server_test, malformed_requests_get_400_and_close) {
@@ -357,6 +374,7 @@ TEST_F(http_server_test, malformed_requests_get_400_and_close) {
   }
   EXPECT_EQ(echo_calls_, 0);
   EXPECT_EQ(stats().responses_by_class[4], requests.size());
+  EXPECT_EQ(stats().malformed_requests, requests.size());
 }
 
 TEST_F(http_server_test, keep_alive_serves_three_requests_on_one_connection) {

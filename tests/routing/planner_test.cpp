@@ -437,9 +437,9 @@ namespace {
 TEST_F(planner_test, closed_incidents_are_forgotten_after_the_retention) {
   ASSERT_EQ(run({page_alert("tools-db-1")}, started).counts.opened, 1u);
   const timestamp closed_at = started + 1h;
-  ASSERT_EQ(run({page_alert("tools-db-1", "tools", alert_status::resolved)}, closed_at)
-                .counts.closed,
-            1u);
+  ASSERT_EQ(
+      run({page_alert("tools-db-1", "tools", alert_status::resolved)}, closed_at).counts.closed,
+      1u);
 
   // Within the 24h retention a repeat of the resolve is a duplicate...
   const plan within =
@@ -531,8 +531,8 @@ class route_webhook_test : public planner_test {
     return both_on(table_, reference_, body, now);
   }
 
-  routed_webhook both_on(incident_table& table, incident_table& reference,
-                         const std::string& body, timestamp now) {
+  routed_webhook both_on(incident_table& table, incident_table& reference, const std::string& body,
+                         timestamp now) {
     auto routed = route_webhook(body, *cfg_, table, now);
     if (auto* e = std::get_if<decode_error>(&routed)) {
       ADD_FAILURE() << "route_webhook rejected the body: " << e->to_string();
@@ -574,8 +574,8 @@ TEST_F(route_webhook_test, repeats_skip_details_and_plan_as_a_full_decode_does) 
   const std::string firing = json_body({"tools-db-1", "tools-db-2"}, alert_status::firing);
   const routed_webhook first = both(firing, started);
   EXPECT_EQ(first.result.counts.opened, 2u);
-  const notification* page = find(first.result, notification_kind::page, target_type::schedule,
-                                  "oncall");
+  const notification* page =
+      find(first.result, notification_kind::page, target_type::schedule, "oncall");
   ASSERT_NE(page, nullptr);
   ASSERT_EQ(page->alerts.size(), 2u);
   EXPECT_EQ(page->alerts[0].annotations.get("summary"), "Instance tools-db-1 is down");
@@ -617,15 +617,15 @@ TEST_F(route_webhook_test, a_repeat_evicted_earlier_in_the_same_body_gets_its_de
   memory_incident_table small(24h, 1), small_reference(24h, 1);
   both_on(small, small_reference, json_body({"tools-db-1"}, alert_status::firing), started);
   const routed_webhook r =
-      both_on(small, small_reference,
-              json_body({"tools-db-2", "tools-db-1"}, alert_status::firing), started + 1min);
+      both_on(small, small_reference, json_body({"tools-db-2", "tools-db-1"}, alert_status::firing),
+              started + 1min);
   EXPECT_EQ(small.evictions(), 2u);  // tools-db-1 by tools-db-2, then tools-db-2 by tools-db-1
   ASSERT_EQ(r.result.observations.size(), 2u);
   EXPECT_EQ(r.result.observations[1], observation::opened);
   ASSERT_FALSE(r.hook.alerts[1].details_omitted);
   EXPECT_EQ(r.hook.alerts[1].annotations.get("summary"), "Instance tools-db-1 is down");
-  const notification* page = find(r.result, notification_kind::page, target_type::schedule,
-                                  "oncall");
+  const notification* page =
+      find(r.result, notification_kind::page, target_type::schedule, "oncall");
   ASSERT_NE(page, nullptr);
   ASSERT_EQ(page->alerts.size(), 2u);
   EXPECT_EQ(page->alerts[1].generator_url, "http://prometheus/graph?instance=tools-db-1");

@@ -462,7 +462,8 @@ TEST(DecodeWebhook, NestingIsLimited) {
 TEST(DecodeWebhook, WrongTypesAtTheTopNameTheField) {
   expect_errors({
       {R"({"version":4,"alerts":[]})", "version", "expected a string"},
-      {R"({"version":"5","alerts":[]})", "version", "unsupported webhook version \"5\" (expected \"4\")"},
+      {R"({"version":"5","alerts":[]})", "version",
+       "unsupported webhook version \"5\" (expected \"4\")"},
       {R"({"groupKey":{},"alerts":[]})", "groupKey", "expected a string"},
       {R"({"receiver":["a"],"alerts":[]})", "receiver", "expected a string"},
       {R"({"externalURL":true,"alerts":[]})", "externalURL", "expected a string"},
@@ -583,7 +584,8 @@ class recording_filter final : public detail_filter {
 TEST(DecodeWebhookWithFilter, OmitsDetailsOnlyWhereTheFilterSaysSo) {
   const recording_filter filter({fingerprint{0xabc12}});  // the second alert's
   auto result = decode_webhook(kRealisticBody, &filter);
-  ASSERT_TRUE(std::holds_alternative<webhook>(result)) << std::get<decode_error>(result).to_string();
+  ASSERT_TRUE(std::holds_alternative<webhook>(result))
+      << std::get<decode_error>(result).to_string();
   const webhook& w = std::get<webhook>(result);
   const webhook full = decoded(kRealisticBody);
   ASSERT_EQ(w.alerts.size(), 3u);
@@ -608,7 +610,8 @@ TEST(DecodeWebhookWithFilter, OmitsDetailsOnlyWhereTheFilterSaysSo) {
   const alert& kept = w.alerts[1];
   EXPECT_FALSE(kept.details_omitted);
   EXPECT_EQ(kept.annotations, full.alerts[1].annotations);
-  EXPECT_EQ(kept.annotations.get("summary"), "Kubernetes node tools-k8s-worker-nfs-12 is not ready");
+  EXPECT_EQ(kept.annotations.get("summary"),
+            "Kubernetes node tools-k8s-worker-nfs-12 is not ready");
   EXPECT_EQ(kept.generator_url, full.alerts[1].generator_url);
   EXPECT_TRUE(w.alerts[2].details_omitted);
   EXPECT_FALSE(full.alerts[0].details_omitted);  // without a filter nothing is omitted

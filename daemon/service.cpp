@@ -1,0 +1,549 @@
+#include "daemon/service.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "config/loader.h"
+#include "daemon/notification_json.h"
+#include "routing/planner.h"
+#include "routing/schedule.h"
+#include "routing/time.h"
+
+namespace alertrouter::daemon {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+// A token file is a secret of a few dozen bytes; anything much larger is a wrong path.
+constexpr std::size_t kMaxTokenBytes = 4096;
+
+http_response json_response(unsigned status, const json::value& v) {
+  http_response r;
+  r.status = status;
+  r.content_type = std::string(kJson);
+  r.body = json::serialize(v);
+  r.body += '\n';
+  return r;
+}
+
+http_response error_response(unsigned status, std::string_view message) {
+  return json_response(status, json::object{{"error", message}});
+}
+
+std::string trim(std::string s) {
+  const auto space = [](unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!s.empty() && space(static_cast<unsigned char>(s.back()))) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && space(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+// Compares without an early exit, so the time taken does not say how much of a guess was right.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff = static_cast<unsigned char>(diff | (x ^ y));
+  }
+  return diff == 0;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of the first `name` in an application/x-www-form-urlencoded query.
+struct query_value {
+  bool present = false;  // `name` is in the query
+  bool valid = false;    // and its value is well encoded (then `value` is decoded)
+  std::string value;
+};
+
+query_value query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    const std::string_view raw = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    query_value out;
+    out.present = true;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out.value += ' ';
+      } else if (raw[i] == '%') {
+        // A bad escape must not read as "absent": the caller would silently use its default.
+        if (i + 2 >= raw.size()) return out;
+        const int hi = hex_value(raw[i + 1]);
+        const int lo = hex_value(raw[i + 2]);
+        if (hi < 0 || lo < 0) return out;
+        out.value += static_cast<char>(hi * 16 + lo);
+        i += 2;
+      } else {
+        out.value += raw[i];
+      }
+    }
+    out.valid = true;
+    return out;
+  }
+  return {};
+}
+
+// A log field value in double quotes, with quotes and backslashes escaped and control characters
+// shown as spaces, so that one event stays one parseable line.
+std::string quoted(std::string_view v) {
+  std::string out = "\"";
+  for (const char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+  }
+  out += '"';
+  return out;
+}
+
+routing::ownership ownership_of(const routing::alert& a) {
+  const std::string_view o = a.labels.get(routing::kOwnershipLabel);
+  if (o == "owned") return routing::ownership::owned;
+  if (o == "user") return routing::ownership::user;
+  return routing::ownership::unowned;
+}
+
+// "schedule:oncall(alice)", "receiver:cloud-feed", "project:deployment-prep".
+std::string describe(const routing::paged_target& t) {
+  std::string out(config::to_string(t.type));
+  out += ':';
+  out += t.name;
+  if (!t.person.empty()) out += "(" + t.person + ")";
+  return out;
+}
+
+json::value opt_time(const std::optional<routing::sys_seconds>& t) {
+  if (!t) return nullptr;
+  return json::value(routing::format_rfc3339(*t));
+}
+
+json::object labels_json(const routing::label_set& labels) {
+  json::object o;
+  for (const auto& [k, v] : labels) o.emplace(k, v);
+  return o;
+}
+
+}  // namespace
+
+bool split_listen(std::string_view listen, std::string& host, std::uint16_t& port) {
+  const std::size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view h = listen.substr(0, colon);
+  const std::string_view p = listen.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || end != p.data() + p.size() || p.empty() || value > 65535) return false;
+  host.assign(h);
+  port = static_cast<std::uint16_t>(value);
+  return !host.empty();
+}
+
+std::variant<loaded_config, std::vector<std::string>> load_config(const std::string& path) {
+  std::vector<std::string> errors;
+  config::load_result loaded = config::load_file(path);
+  for (const config::diagnostic& d : loaded.diagnostics) {
+    if (d.level == config::severity::error) errors.push_back(d.to_string());
+  }
+  if (!loaded.value || !errors.empty()) {
+    if (errors.empty()) errors.push_back(path + ": cannot load the configuration");
+    return errors;
+  }
+  loaded_config out;
+  const std::string token_file = loaded.value->auth.bearer_token_file;
+  auto compiled = routing::routing_table::compile(std::move(*loaded.value));
+  if (auto* diags = std::get_if<std::vector<config::diagnostic>>(&compiled)) {
+    for (const config::diagnostic& d : *diags) errors.push_back(d.to_string());
+    return errors;
+  }
+  out.table = std::get<std::shared_ptr<const routing::routing_table>>(std::move(compiled));
+  if (!token_file.empty()) {
+    std::ifstream in(token_file, std::ios::binary);
+    if (!in) {
+      errors.push_back(path + ": auth.bearer_token_file: cannot read " + token_file + ": " +
+                       std::strerror(errno));
+      return errors;
+    }
+    std::string token(kMaxTokenBytes + 1, '\0');
+    in.read(token.data(), static_cast<std::streamsize>(token.size()));
+    token.resize(static_cast<std::size_t>(in.gcount()));
+    if (token.size() > kMaxTokenBytes) {
+      errors.push_back(path + ": auth.bearer_token_file: " + token_file + " is larger than " +
+                       std::to_string(kMaxTokenBytes) + " bytes");
+      return errors;
+    }
+    out.bearer_token = trim(std::move(token));
+    if (out.bearer_token.empty()) {
+      errors.push_back(path + ": auth.bearer_token_file: " + token_file + " is empty");
+      return errors;
+    }
+  }
+  return out;
+}
+
+service::service(std::string config_path, loaded_config initial, routing::incident_table& incidents,
+                 metrics& stats, delivery& out, log_sink log,
+                 std::function<std::chrono::system_clock::time_point()> clock)
+    : config_path_(std::move(config_path)),
+      current_(std::move(initial)),
+      incidents_(incidents),
+      stats_(stats),
+      out_(out),
+      log_(std::move(log)),
+      clock_(std::move(clock)),
+      max_pending_(current_.table->config().limits.max_pending_notifications) {
+  std::vector<std::string> names;
+  for (const routing::schedule& s : current_.table->schedules()) names.push_back(s.name());
+  stats_.set_schedules(names);
+  stats_.set_oncall_source([this] {
+    std::vector<std::pair<std::string, std::string>> out_pairs;
+    const auto now = std::chrono::floor<std::chrono::seconds>(clock_());
+    for (const routing::schedule& s : current_.table->schedules()) {
+      routing::on_call who = s.at(now);
+      if (!who.person.empty()) out_pairs.emplace_back(s.name(), std::move(who.person));
+    }
+    return out_pairs;
+  });
+}
+
+service::~service() {
+  // The metrics object outlives us; its scrape-time source must not call into a dead service.
+  stats_.set_oncall_source({});
+}
+
+bool service::authorized(const http_request& req) const {
+  if (current_.bearer_token.empty()) return true;
+  const std::string_view header = req.header("Authorization");
+  constexpr std::string_view scheme = "Bearer ";
+  // The scheme is case-insensitive (RFC 9110); the token is not.
+  if (header.size() < scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) !=
+        std::tolower(static_cast<unsigned char>(scheme[i]))) {
+      return false;
+    }
+  }
+  return constant_time_equal(header.substr(scheme.size()), current_.bearer_token);
+}
+
+http_response service::webhook(http_request& req) {
+  const auto received_at = std::chrono::steady_clock::now();
+  if (!authorized(req)) {
+    stats_.webhook_received(webhook_result::unauthorized);
+    log_(log_level::warn, "msg=\"webhook refused\" reason=unauthorized remote=" + req.remote);
+    http_response r = error_response(401, "missing or wrong bearer token");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  if (shutting_down_ || out_.pending() >= max_pending_) {
+    stats_.webhook_received(webhook_result::unavailable);
+    log_(log_level::warn, std::string("msg=\"webhook refused\" reason=") +
+                              (shutting_down_ ? "shutting_down" : "delivery_backlog") +
+                              " pending=" + std::to_string(out_.pending()) +
+                              " remote=" + req.remote);
+    http_response r = error_response(
+        503, shutting_down_ ? "shutting down" : "delivery backlog full; retry later");
+    r.headers.emplace_back("Retry-After", "5");
+    return r;
+  }
+
+  // The table in use for this body, kept alive even if a reload swaps it meanwhile.
+  const std::shared_ptr<const routing::routing_table> table = current_.table;
+  auto routed = routing::route_webhook(req.body, *table, incidents_,
+                                       std::chrono::floor<std::chrono::microseconds>(clock_()));
+  if (auto* err = std::get_if<routing::decode_error>(&routed)) {
+    stats_.webhook_received(webhook_result::bad_request);
+    const std::string message = err->to_string();
+    log_(log_level::warn, "msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
+                              " bytes=" + std::to_string(req.body.size()) +
+                              " error=" + quoted(message));
+    return error_response(400, message);
+  }
+  routing::routed_webhook& r = std::get<routing::routed_webhook>(routed);
+  const routing::plan& p = r.result;
+  stats_.webhook_received(webhook_result::accepted);
+  for (const routing::alert& a : r.hook.alerts) stats_.alert_received(ownership_of(a), a.status);
+  stats_.record_plan(p);
+  stats_.set_incidents_open(incidents_.open_count());
+  stats_.set_incident_evictions(incidents_.evictions());
+
+  for (const routing::nobody_on_call& n : p.nobody) {
+    log_(log_level::warn, "msg=\"nobody on call\" schedule=" + n.schedule + " route=" + n.route +
+                              " fingerprint=" + routing::to_hex(n.fp));
+  }
+  for (const routing::no_contact& n : p.no_contacts) {
+    log_(log_level::warn, "msg=\"no contact\" target=" + describe(n.target) + " route=" + n.route +
+                              " fingerprint=" + routing::to_hex(n.fp));
+  }
+  for (const routing::blocked_target& b : p.blocked) {
+    log_(log_level::warn,
+         "msg=\"schedule target refused for a user project\" schedule=" + b.schedule +
+             " route=" + b.route + " fingerprint=" + routing::to_hex(b.fp));
+  }
+  for (const routing::notification& n : p.notifications) deliver(n, r.hook, received_at);
+
+  const log_level summary_level =
+      p.counts.opened + p.counts.closed > 0 ? log_level::info : log_level::debug;
+  if (summary_level >= min_level_) {
+    log_(summary_level, "msg=\"webhook\" group_key=" + quoted(r.hook.group_key) +
+                            " received=" + std::to_string(p.counts.received) +
+                            " new=" + std::to_string(p.counts.opened) +
+                            " duplicates=" + std::to_string(p.counts.duplicates) +
+                            " resolved=" + std::to_string(p.counts.closed) +
+                            " stale=" + std::to_string(p.counts.stale) +
+                            " notifications=" + std::to_string(p.notifications.size()));
+  }
+  // Every webhook gets this answer, so it is written by hand rather than through a JSON DOM.
+  http_response ok;
+  ok.content_type = std::string(kJson);
+  ok.body.reserve(112);
+  ok.body += "{\"received\":";
+  ok.body += std::to_string(p.counts.received);
+  ok.body += ",\"new\":";
+  ok.body += std::to_string(p.counts.opened);
+  ok.body += ",\"duplicates\":";
+  ok.body += std::to_string(p.counts.duplicates);
+  ok.body += ",\"resolved\":";
+  ok.body += std::to_string(p.counts.closed);
+  ok.body += ",\"stale\":";
+  ok.body += std::to_string(p.counts.stale);
+  ok.body += ",\"notifications\":";
+  ok.body += std::to_string(p.notifications.size());
+  ok.body += "}\n";
+  return ok;
+}
+
+void service::deliver(const routing::notification& n, const routing::webhook& hook,
+                      std::chrono::steady_clock::time_point received_at) {
+  const std::string id = make_notification_id(n);
+  const std::string target = describe(n.target);
+  if (n.reach.webhook.empty() && n.reach.email.empty() && n.reach.irc.empty()) {
+    // A person, receiver or project configured without any contact (a config warning).
+    stats_.no_contact(n.target.type);
+    log_(log_level::warn, "msg=\"no contact\" kind=" + std::string(routing::to_string(n.kind)) +
+                              " id=" + id + " target=" + target);
+    return;
+  }
+  if (n.reach.webhook.empty()) {
+    // Email and IRC are not delivered yet: say so loudly rather than lose the page quietly.
+    const std::string_view channel = !n.reach.email.empty() ? "email" : "irc";
+    stats_.notification(channel, n.kind, delivery_result::dropped);
+    log_(log_level::error, std::string("msg=\"notification dropped\" reason=\"channel not "
+                                       "supported yet\" channel=") +
+                               std::string(channel) + " id=" + id + " target=" + target);
+    return;
+  }
+  notification_context ctx;
+  ctx.id = id;
+  ctx.group_key = hook.group_key;
+  ctx.external_url = hook.external_url;
+  ctx.project_label = current_.table->config().ownership.label;
+  delivery_request req;
+  req.id = id;
+  req.url = n.reach.webhook;
+  req.body = encode_notification(n, ctx);
+  req.channel = "webhook";
+  req.kind = n.kind;
+  req.received_at = received_at;
+  log_(log_level::info, "msg=\"notification\" kind=" + std::string(routing::to_string(n.kind)) +
+                            " id=" + id + " target=" + target +
+                            " route=" + (n.routes.empty() ? std::string() : n.routes.front()) +
+                            " incidents=" + std::to_string(n.incident_ids.size()));
+  out_.submit(std::move(req));
+}
+
+void service::on_attempt(const delivery_request& req, unsigned attempt_no) {
+  (void)attempt_no;
+  stats_.delivery_attempt(req.channel);
+}
+
+void service::on_retry(const delivery_request& req, unsigned attempt_no, std::string_view reason,
+                       std::chrono::milliseconds delay) {
+  stats_.delivery_retry(req.channel);
+  // The sender has logged the retry at warn already.
+  log_(log_level::debug, "msg=\"delivery retry\" id=" + req.id + " url=" + req.url + " attempt=" +
+                             std::to_string(attempt_no) + " reason=" + quoted(reason) +
+                             " delay_ms=" + std::to_string(delay.count()));
+}
+
+void service::on_done(const delivery_request& req, delivery_result result, unsigned attempts,
+                      std::chrono::steady_clock::duration latency, std::string_view detail) {
+  stats_.notification(req.channel, req.kind, result);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(latency).count();
+  if (result == delivery_result::delivered) {
+    stats_.delivery_latency(req.channel, latency);
+    log_(log_level::info, "msg=\"delivered\" id=" + req.id + " url=" + req.url + " attempts=" +
+                              std::to_string(attempts) + " latency_ms=" + std::to_string(ms));
+    return;
+  }
+  log_(log_level::error, "msg=\"delivery failed\" result=" + std::string(to_string(result)) +
+                             " id=" + req.id + " url=" + req.url +
+                             " attempts=" + std::to_string(attempts) + " detail=" + quoted(detail));
+}
+
+http_response service::oncall(http_request& req) {
+  auto at = std::chrono::floor<std::chrono::seconds>(clock_());
+  if (!req.query.empty()) {
+    if (const query_value text = query_param(req.query, "at"); text.present) {
+      const auto t = text.valid ? routing::parse_rfc3339(text.value) : std::nullopt;
+      if (!t) {
+        return error_response(400, "at: expected an RFC 3339 time, e.g. 2026-12-02T16:00:00Z");
+      }
+      at = std::chrono::floor<std::chrono::seconds>(*t);
+    }
+  }
+  json::array schedules;
+  for (const routing::schedule& s : current_.table->schedules()) {
+    const routing::on_call who = s.at(at);
+    json::object o;
+    o.emplace("schedule", s.name());
+    o.emplace("person", who.person.empty() ? json::value(nullptr) : json::value(who.person));
+    o.emplace("layer", who.layer.empty() ? json::value(nullptr) : json::value(who.layer));
+    o.emplace("override", who.is_override);
+    o.emplace("since", opt_time(who.since));
+    o.emplace("until", opt_time(who.until));
+    schedules.push_back(std::move(o));
+  }
+  return json_response(
+      200, json::object{{"at", routing::format_rfc3339(at)}, {"schedules", std::move(schedules)}});
+}
+
+http_response service::incidents(http_request& req) {
+  (void)req;
+  json::array list;
+  incidents_.for_each_open([&](const routing::incident& inc) {
+    json::array paged;
+    for (const routing::paged_target& t : inc.paged) {
+      json::object p{{"type", config::to_string(t.type)}, {"name", t.name}};
+      if (!t.person.empty()) p.emplace("person", t.person);
+      paged.push_back(std::move(p));
+    }
+    json::array routes;
+    for (const std::string& r : inc.routes) routes.push_back(json::value(r));
+    list.push_back(json::object{
+        {"id", inc.id},
+        {"fingerprint", routing::to_hex(inc.fp)},
+        {"alertname", inc.last.labels.get("alertname")},
+        {"ownership", routing::to_string(inc.owner)},
+        {"starts_at", routing::format_rfc3339(inc.starts_at)},
+        {"opened_at", routing::format_rfc3339(inc.opened_at)},
+        {"labels", labels_json(inc.last.labels)},
+        {"annotations", labels_json(inc.last.annotations)},
+        {"routes", std::move(routes)},
+        {"paged", std::move(paged)},
+    });
+  });
+  return json_response(
+      200, json::object{{"open", incidents_.open_count()}, {"incidents", std::move(list)}});
+}
+
+http_response service::metrics_page(http_request& req) {
+  (void)req;
+  stats_.set_incidents_open(incidents_.open_count());
+  http_response r;
+  r.content_type = std::string(metrics::kContentType);
+  r.body = stats_.render();
+  return r;
+}
+
+http_response service::reload_endpoint(http_request& req) {
+  (void)req;
+  reload_outcome o = reload();
+  if (o.ok) return json_response(200, json::object{{"status", "success"}});
+  json::array errors;
+  for (std::string& e : o.errors) errors.push_back(json::value(std::move(e)));
+  return json_response(400, json::object{{"status", "failure"},
+                                         {"error",
+                                          "the new configuration was refused; the "
+                                          "running one is kept"},
+                                         {"errors", std::move(errors)}});
+}
+
+http_response service::healthy(http_request& req) {
+  (void)req;
+  http_response r;
+  r.body = "OK\n";
+  return r;
+}
+
+http_response service::ready(http_request& req) {
+  (void)req;
+  http_response r;
+  if (shutting_down_) {
+    r.status = 503;
+    r.body = "shutting down\n";
+    return r;
+  }
+  r.body = "OK\n";
+  return r;
+}
+
+reload_outcome service::reload() {
+  auto loaded = load_config(config_path_);
+  const auto now = clock_();
+  if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
+    stats_.config_reloaded(false, now);
+    for (const std::string& e : *errors) {
+      log_(log_level::error,
+           "msg=\"reload refused; keeping the running configuration\" error=" + quoted(e));
+    }
+    return {false, std::move(*errors)};
+  }
+  loaded_config next = std::get<loaded_config>(std::move(loaded));
+  const config::config& old_cfg = current_.table->config();
+  const config::config& new_cfg = next.table->config();
+  if (old_cfg.listen != new_cfg.listen || old_cfg.limits.max_body != new_cfg.limits.max_body ||
+      old_cfg.limits.max_connections != new_cfg.limits.max_connections ||
+      old_cfg.limits.read_timeout != new_cfg.limits.read_timeout ||
+      old_cfg.limits.idle_timeout != new_cfg.limits.idle_timeout ||
+      old_cfg.limits.max_pending_notifications != new_cfg.limits.max_pending_notifications ||
+      old_cfg.dedup.max_incidents != new_cfg.dedup.max_incidents ||
+      old_cfg.dedup.retention != new_cfg.dedup.retention ||
+      old_cfg.delivery.connect_timeout != new_cfg.delivery.connect_timeout ||
+      old_cfg.delivery.request_timeout != new_cfg.delivery.request_timeout ||
+      old_cfg.delivery.max_attempts != new_cfg.delivery.max_attempts ||
+      old_cfg.delivery.initial_backoff != new_cfg.delivery.initial_backoff ||
+      old_cfg.delivery.max_backoff != new_cfg.delivery.max_backoff ||
+      old_cfg.delivery.max_in_flight_per_destination !=
+          new_cfg.delivery.max_in_flight_per_destination) {
+    // main.cpp sized the server, the incident table and the sender from the first
+    // configuration; they keep those settings until a restart.
+    log_(log_level::warn,
+         "msg=\"reload: listen, limits, dedup and delivery settings take effect only after a "
+         "restart\"");
+  }
+  current_ = std::move(next);
+  std::vector<std::string> names;
+  for (const routing::schedule& s : current_.table->schedules()) names.push_back(s.name());
+  stats_.set_schedules(names);
+  stats_.config_reloaded(true, now);
+  log_(log_level::info, "msg=\"configuration reloaded\" file=" + config_path_ +
+                            " routes=" + std::to_string(current_.table->routes().size()) +
+                            " schedules=" + std::to_string(names.size()));
+  return {true, {}};
+}
+
+}  // namespace alertrouter::daemon

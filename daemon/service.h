@@ -1,0 +1,133 @@
+#pragma once
+
+// The running daemon's state and its HTTP API: the current compiled configuration, the incident
+// table, ingest of Alertmanager webhooks into notifications for delivery, the operator endpoints
+// and reload. main.cpp builds one, registers its handlers on the HTTP server and feeds it
+// signals; nothing here opens sockets or reads anything but the configuration files.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "daemon/delivery.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
+#include "routing/incident.h"
+#include "routing/routing_table.h"
+
+namespace alertrouter::daemon {
+
+// A configuration read, validated and compiled, with the secrets it names read too.
+struct loaded_config {
+  std::shared_ptr<const routing::routing_table> table;
+  std::string bearer_token;  // contents of auth.bearer_token_file, trimmed; empty: auth off
+};
+
+// Reads `path`, validates and compiles it, and reads the bearer token file it names. On failure
+// returns every problem, one "FILE:LINE:COL: message" (or "FILE: message") per entry. Blocking
+// file I/O: call at start, or on reload (a small local file, read once).
+std::variant<loaded_config, std::vector<std::string>> load_config(const std::string& path);
+
+// Leveled log sink: main.cpp points it at spdlog. `message` is one line of key=value fields.
+enum class log_level { debug, info, warn, error };
+using log_sink = std::function<void(log_level, std::string_view message)>;
+
+// What a reload did.
+struct reload_outcome {
+  bool ok = false;
+  std::vector<std::string> errors;  // when !ok: why the new configuration was refused
+};
+
+// Threading: single-threaded. Every member runs on the io thread (HTTP handlers, signal
+// handlers and delivery callbacks all do). The routing table is swapped whole on reload; a
+// webhook being handled keeps the table it started with.
+class service final : public delivery_observer {
+ public:
+  // `incidents`, `stats` and `out` must outlive the service. `clock` gives wall-clock time (a
+  // test may pin it); schedules, dedup and the API use it.
+  service(
+      std::string config_path, loaded_config initial, routing::incident_table& incidents,
+      metrics& stats, delivery& out, log_sink log,
+      std::function<std::chrono::system_clock::time_point()> clock = [] {
+        return std::chrono::system_clock::now();
+      });
+  // Unregisters the on-call scrape source it gave `stats`, so metrics may outlive the service.
+  ~service() override;
+  // Registered with `stats` by address: neither copied nor moved.
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  // POST /webhook/alertmanager: authorises, decodes, dedups and routes one Alertmanager webhook,
+  // hands its notifications to delivery, and answers 200 with
+  //   {"received":N,"new":X,"duplicates":Y,"resolved":Z,"stale":S,"notifications":K}.
+  // 400 (body names the field) for a body that does not decode; 401 for a missing or wrong
+  // bearer token; 503 with Retry-After while delivery has max_pending_notifications (of the
+  // configuration the service started with) queued. A refused body changes nothing.
+  // A notification whose target has no contact at all is counted as no_contact; one with only
+  // e-mail or IRC contacts is counted as dropped (those channels are not delivered yet).
+  http_response webhook(http_request& req);
+
+  // GET /api/v1/oncall[?at=RFC3339]: per schedule who is on call at `at` (default now). `at` is
+  // form-urlencoded (an offset's '+' as %2B); 400 when it is not a well-encoded RFC 3339 time.
+  http_response oncall(http_request& req);
+  // GET /api/v1/incidents: the open incidents, oldest first.
+  http_response incidents(http_request& req);
+  // GET /metrics.
+  http_response metrics_page(http_request& req);
+  // POST /-/reload: 200 when the new configuration was taken, 400 with its errors when not.
+  http_response reload_endpoint(http_request& req);
+  // GET /-/healthy and GET /-/ready.
+  http_response healthy(http_request& req);
+  http_response ready(http_request& req);
+
+  // Re-reads the configuration file. Atomic: on any error the running configuration stays, the
+  // errors are logged and counted. Changes to `listen`, `limits`, `dedup` and `delivery` need a
+  // restart (a warning says so); everything else takes effect for the next webhook.
+  reload_outcome reload();
+
+  // Events below `level` are not formatted at all (the hot path logs repeats at debug). Default:
+  // everything goes to the sink.
+  void set_log_level(log_level level) { min_level_ = level; }
+
+  // No more webhooks are taken (503) once shutting down.
+  void begin_shutdown() { shutting_down_ = true; }
+
+  const routing::routing_table& table() const { return *current_.table; }
+  std::shared_ptr<const routing::routing_table> table_ptr() const { return current_.table; }
+
+  // delivery_observer: feeds metrics and logs.
+  void on_attempt(const delivery_request& req, unsigned attempt_no) override;
+  void on_retry(const delivery_request& req, unsigned attempt_no, std::string_view reason,
+                std::chrono::milliseconds delay) override;
+  void on_done(const delivery_request& req, delivery_result result, unsigned attempts,
+               std::chrono::steady_clock::duration latency, std::string_view detail) override;
+
+ private:
+  bool authorized(const http_request& req) const;
+  void deliver(const routing::notification& n, const routing::webhook& hook,
+               std::chrono::steady_clock::time_point received_at);
+
+  const std::string config_path_;
+  loaded_config current_;
+  routing::incident_table& incidents_;
+  metrics& stats_;
+  delivery& out_;
+  log_sink log_;
+  std::function<std::chrono::system_clock::time_point()> clock_;
+  // limits.max_pending_notifications at start: the delivery was sized for it (limits take
+  // effect at a restart).
+  const std::size_t max_pending_;
+  bool shutting_down_ = false;
+  log_level min_level_ = log_level::debug;
+};
+
+// Parses "HOST:PORT" / "[V6]:PORT" as `listen` takes it. False when malformed.
+bool split_listen(std::string_view listen, std::string& host, std::uint16_t& port);
+
+}  // namespace alertrouter::daemon
