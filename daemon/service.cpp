@@ -119,13 +119,6 @@ std::string quoted(std::string_view v) {
   return out;
 }
 
-routing::ownership ownership_of(const routing::alert& a) {
-  const std::string_view o = a.labels.get(routing::kOwnershipLabel);
-  if (o == "owned") return routing::ownership::owned;
-  if (o == "user") return routing::ownership::user;
-  return routing::ownership::unowned;
-}
-
 // "schedule:oncall(alice)", "receiver:cloud-feed", "project:deployment-prep".
 std::string describe(const routing::paged_target& t) {
   std::string out(config::to_string(t.type));
@@ -285,7 +278,9 @@ http_response service::webhook(http_request& req) {
   routing::routed_webhook& r = std::get<routing::routed_webhook>(routed);
   const routing::plan& p = r.result;
   stats_.webhook_received(webhook_result::accepted);
-  for (const routing::alert& a : r.hook.alerts) stats_.alert_received(ownership_of(a), a.status);
+  for (std::size_t i = 0; i < r.hook.alerts.size(); ++i) {
+    stats_.alert_received(p.ownerships[i], r.hook.alerts[i].status);
+  }
   stats_.record_plan(p);
   stats_.set_incidents_open(incidents_.open_count());
   stats_.set_incident_evictions(incidents_.evictions());

@@ -230,6 +230,10 @@ struct alert {
   // True when the decoder was told to leave out `annotations` and `generator_url` (a repeat its
   // caller discards; see decode_webhook's detail_filter): they are empty, not absent.
   bool details_omitted = false;
+  // True when the decoder was also told to leave out `labels` (a repeat of a known incident,
+  // whose ownership and routes the incident already holds): they are empty. Implies
+  // details_omitted.
+  bool labels_omitted = false;
 };
 
 }  // namespace alertrouter::routing

@@ -26,13 +26,23 @@ bool needs_details(observation o) {
   return o == observation::opened || o == observation::reopened || o == observation::closed;
 }
 
-// Keeps details for the alerts that will open or close an incident, judged against the table as
-// it is before the body is applied.
+// Whether an alert observed as `o` against `existing` can do without its labels: a repeat or a
+// stale copy of a known incident, whose ownership the incident holds.
+bool needs_labels(const incident* existing, observation o) {
+  return existing == nullptr || !(o == observation::duplicate || o == observation::stale);
+}
+
+// Keeps details for the alerts that will open or close an incident, and labels for those too and
+// for alerts without an incident, judged against the table as it is before the body is applied.
 class table_detail_filter final : public detail_filter {
  public:
   explicit table_detail_filter(const incident_table& table) : table_(table) {}
   bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const override {
     return needs_details(classify_observation(table_.find(fp), status, starts_at));
+  }
+  bool keep_labels(fingerprint fp, alert_status status, timestamp starts_at) const override {
+    const incident* existing = table_.find(fp);
+    return needs_labels(existing, classify_observation(existing, status, starts_at));
   }
 
  private:
@@ -60,16 +70,28 @@ class planner {
   plan run(webhook& hook) {
     out_.counts.received = hook.alerts.size();
     out_.observations.reserve(hook.alerts.size());
+    out_.ownerships.reserve(hook.alerts.size());
     for (std::size_t i = 0; i < hook.alerts.size(); ++i) {
       alert& a = hook.alerts[i];
-      const ownership owner = cfg_.classifier().annotate(a.labels);
       // The decoder judged this alert against the table as it was before the body. If an earlier
       // alert of the body has changed the table since (evicted this alert's incident from a full
-      // table, say), judge again, and decode its details after all if they are needed now.
-      if (a.details_omitted && table_changed_ &&
-          needs_details(classify_observation(table_.find(a.fp), a.status, a.starts_at))) {
-        fill_details(i, a);
+      // table, say), judge again, and decode what was left out after all if it is needed now.
+      if (a.details_omitted && table_changed_) {
+        const incident* existing = table_.find(a.fp);
+        const observation o = classify_observation(existing, a.status, a.starts_at);
+        if (needs_details(o) || (a.labels_omitted && needs_labels(existing, o))) {
+          fill_details(i, a);
+        }
       }
+      ownership owner;
+      if (a.labels_omitted) {
+        // A repeat of a known incident (checked above): its ownership was decided when it opened.
+        const incident* existing = table_.find(a.fp);
+        owner = existing != nullptr ? existing->owner : ownership::unowned;
+      } else {
+        owner = cfg_.classifier().annotate(a.labels);
+      }
+      out_.ownerships.push_back(owner);
       const incident_table::result r = table_.observe(a, owner, now_);
       out_.observations.push_back(r.what);
       if (needs_details(r.what)) table_changed_ = true;
@@ -181,9 +203,11 @@ class planner {
       }
     }
     alert& full = full_->alerts[index];
+    if (a.labels_omitted) a.labels = std::move(full.labels);
     a.annotations = std::move(full.annotations);
     a.generator_url = std::move(full.generator_url);
     a.details_omitted = false;
+    a.labels_omitted = false;
   }
 
   static notification& group(std::vector<notification>& list, notification_kind kind,

@@ -61,6 +61,7 @@ struct plan {
   std::vector<no_contact> no_contacts;
   std::vector<blocked_target> blocked;
   std::vector<observation> observations;  // parallel to the webhook's alerts
+  std::vector<ownership> ownerships;      // parallel to the webhook's alerts
 };
 
 // Turns one webhook body into the notifications it implies: classify (annotates each alert's
@@ -79,9 +80,10 @@ struct routed_webhook {
 
 // decode_webhook + make_plan in one step, for the daemon's hot path: alerts that will not open or
 // close an incident (Alertmanager's resends) are decoded without their annotations and
-// generatorURL, which nothing reads for them. Same result as decoding in full and calling
-// make_plan. A body that does not decode changes nothing but the expiry of old incidents. Same
-// threading as the table.
+// generatorURL, which nothing reads for them, and repeats of a known incident without their
+// labels too (their ownership is the incident's; see plan::ownerships). Same plan as decoding in
+// full and calling make_plan. A body that does not decode changes nothing but the expiry of old
+// incidents. Same threading as the table.
 std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
                                                          const routing_table& table_cfg,
                                                          incident_table& table, timestamp now);

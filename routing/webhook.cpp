@@ -248,13 +248,19 @@ class webhook_builder {
           break;
         }
         case field::group_labels:
-          if (!map_field(kv.value, f, false, out.group_labels)) return false;
-          break;
         case field::common_labels:
-          if (!map_field(kv.value, f, false, out.common_labels)) return false;
-          break;
         case field::common_annotations:
-          if (!map_field(kv.value, f, false, out.common_annotations)) return false;
+          // Routing reads only each alert's own labels: with a filter these are checked, not kept.
+          if (filter_ != nullptr) {
+            if (!check_map(kv.value, f, false)) return false;
+            break;
+          }
+          if (!map_field(kv.value, f, false,
+                         f == field::group_labels    ? out.group_labels
+                         : f == field::common_labels ? out.common_labels
+                                                     : out.common_annotations)) {
+            return false;
+          }
           break;
         case field::alerts:
           if (!alerts(kv.value)) return false;
@@ -366,6 +372,12 @@ class webhook_builder {
     return true;
   }
 
+  bool copy_labels(dom::element value, alert& a) {
+    // make_plan adds the `ownership` label to every alert; a spare slot (entry and text) saves it
+    // from reallocating the set.
+    return map_field(value, field::alert_labels, true, a.labels, 1);
+  }
+
   bool alerts(dom::element value) {
     dom::array array;
     if (value.get(array) != simdjson::SUCCESS) return expected(field::alerts, "an array");
@@ -383,9 +395,9 @@ class webhook_builder {
 
   bool one_alert(dom::object object, alert& a) {
     bool has_status = false, has_labels = false, has_starts_at = false, has_fingerprint = false;
-    // Annotations and generatorURL are validated in document order but copied only once the
-    // filter has seen the alert; the last occurrence of a repeated key wins.
-    std::optional<dom::element> annotations, generator_url;
+    // With a filter, labels, annotations and generatorURL are validated in document order but
+    // copied only once the filter has seen the alert; the last occurrence of a repeated key wins.
+    std::optional<dom::element> labels, annotations, generator_url;
     for (const dom::key_value_pair& kv : object) {
       const field f = alert_field(kv.key);
       switch (f) {
@@ -401,9 +413,12 @@ class webhook_builder {
           break;
         }
         case field::alert_labels:
-          // make_plan adds the `ownership` label to every alert; a spare slot (entry and text)
-          // saves it from reallocating the set.
-          if (!map_field(kv.value, f, true, a.labels, 1)) return false;
+          if (filter_ != nullptr) {
+            if (!check_map(kv.value, f, true)) return false;
+            labels = kv.value;
+          } else if (!copy_labels(kv.value, a)) {
+            return false;
+          }
           has_labels = true;
           break;
         case field::alert_annotations:
@@ -438,12 +453,23 @@ class webhook_builder {
     if (!has_status) return fail(alert_path() + ".status", "required");
     if (!has_labels) return fail(alert_path() + ".labels", "required");
     if (!has_starts_at) return fail(alert_path() + ".startsAt", "required");
-    if (!has_fingerprint) a.fp = compute_fingerprint(a.labels);
+    // Everything was validated above, so no copy below can fail.
+    if (!has_fingerprint) {
+      // The fingerprint is computed from the labels, which are then needed whatever the filter
+      // says.
+      if (labels && !copy_labels(*labels, a)) return false;
+      labels.reset();
+      a.fp = compute_fingerprint(a.labels);
+    }
     if (filter_ != nullptr && !filter_->keep_details(a.fp, a.status, a.starts_at)) {
       a.details_omitted = true;
-      return true;
+      if (labels && !filter_->keep_labels(a.fp, a.status, a.starts_at)) {
+        a.labels_omitted = true;
+        return true;
+      }
+      return !labels || copy_labels(*labels, a);
     }
-    // Both were validated above, so neither can fail now.
+    if (labels && !copy_labels(*labels, a)) return false;
     if (annotations && !map_field(*annotations, field::alert_annotations, false, a.annotations)) {
       return false;
     }

@@ -48,9 +48,21 @@ std::variant<webhook, decode_error> decode_webhook(std::string_view body);
 // keep_details says whether its annotations and generatorURL are wanted; when not, they are left
 // empty and the alert's `details_omitted` is set. Validation is the same either way. Called on the
 // decoding thread, once per alert, in document order.
+//
+// With a filter, groupLabels, commonLabels and commonAnnotations are validated but left empty:
+// routing reads only each alert's own labels.
+//
+// When keep_details is false and the body carried the alert's fingerprint, keep_labels is asked
+// too; when it is false as well, the labels are left empty and `labels_omitted` is set.
 class detail_filter {
  public:
   virtual bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const = 0;
+  virtual bool keep_labels(fingerprint fp, alert_status status, timestamp starts_at) const {
+    (void)fp;
+    (void)status;
+    (void)starts_at;
+    return true;
+  }
 
  protected:
   ~detail_filter() = default;

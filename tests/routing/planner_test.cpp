@@ -505,8 +505,8 @@ TEST_F(planner_test, a_person_on_call_in_two_schedules_gets_one_page_per_inciden
 // route_webhook: the daemon's path from a body to a plan, which skips copying annotations and
 // generatorURL for repeats. It must plan exactly as decode_webhook + make_plan does.
 
-// A webhook body with one alert per instance of the tools project, with annotations and a
-// generatorURL, all firing or all resolved, started at `started`.
+// A webhook body with one alert per instance of the tools project, as Alertmanager sends it (with
+// annotations, generatorURL and fingerprint), all firing or all resolved, started at `started`.
 std::string json_body(const std::vector<std::string>& instances, alert_status status,
                       timestamp starts_at = started) {
   const std::string starts = format_rfc3339(starts_at);
@@ -518,7 +518,8 @@ std::string json_body(const std::vector<std::string>& instances, alert_status st
            R"(","project":"tools","severity":"page"},"annotations":{"summary":"Instance )" +
            instances[i] + R"( is down","runbook":"https://wikitech.wikimedia.org/wiki/Runbook"},)" +
            R"("startsAt":")" + starts + R"(","endsAt":"0001-01-01T00:00:00Z",)" +
-           R"("generatorURL":"http://prometheus/graph?instance=)" + instances[i] + R"("})";
+           R"("generatorURL":"http://prometheus/graph?instance=)" + instances[i] +
+           R"(","fingerprint":")" + to_hex(page_alert(instances[i]).fp) + R"("})";
   }
   return out + "]}";
 }
@@ -544,6 +545,8 @@ class route_webhook_test : public planner_test {
     routed_webhook out = std::get<routed_webhook>(std::move(routed));
     const plan& got = out.result;
     EXPECT_EQ(got.observations, expected.observations);
+    EXPECT_EQ(got.ownerships, expected.ownerships);
+    EXPECT_EQ(got.ownerships.size(), out.hook.alerts.size());
     EXPECT_EQ(got.counts.opened, expected.counts.opened);
     EXPECT_EQ(got.counts.duplicates, expected.counts.duplicates);
     EXPECT_EQ(got.counts.closed, expected.counts.closed);
@@ -587,8 +590,10 @@ TEST_F(route_webhook_test, repeats_skip_details_and_plan_as_a_full_decode_does) 
   EXPECT_TRUE(resend.result.notifications.empty());
   for (const alert& a : resend.hook.alerts) {
     EXPECT_TRUE(a.details_omitted);
+    EXPECT_TRUE(a.labels_omitted);  // the incident knows its ownership
     EXPECT_TRUE(a.annotations.empty());
   }
+  EXPECT_EQ(resend.result.ownerships, (std::vector<ownership>{ownership::owned, ownership::owned}));
   // The incident keeps the details it opened with.
   EXPECT_EQ(table_.find(page->alerts[0].fp)->last.annotations.get("summary"),
             "Instance tools-db-1 is down");
@@ -629,6 +634,29 @@ TEST_F(route_webhook_test, a_repeat_evicted_earlier_in_the_same_body_gets_its_de
   ASSERT_NE(page, nullptr);
   ASSERT_EQ(page->alerts.size(), 2u);
   EXPECT_EQ(page->alerts[1].generator_url, "http://prometheus/graph?instance=tools-db-1");
+}
+
+TEST_F(route_webhook_test, a_repeat_resolve_evicted_in_the_same_body_gets_its_labels_back) {
+  // Room for one incident. tools-db-1 opens and resolves; a body then opens tools-db-2 (evicting
+  // the closed tools-db-1) and repeats tools-db-1's resolve. The decoder judged that resolve a
+  // duplicate of a known incident and left out its labels; once its incident is gone it is an
+  // unknown resolve, whose ownership must come from its labels.
+  memory_incident_table small(24h, 1), small_reference(24h, 1);
+  both_on(small, small_reference, json_body({"tools-db-1"}, alert_status::firing), started);
+  both_on(small, small_reference, json_body({"tools-db-1"}, alert_status::resolved),
+          started + 1min);
+  std::string body = json_body({"tools-db-2"}, alert_status::firing);
+  const std::string resolve = json_body({"tools-db-1"}, alert_status::resolved);
+  // Splice the resolve's alert after the firing one: `...]}` + `,{...}]}`.
+  const std::size_t alerts_at = resolve.find("[{");
+  body.replace(body.size() - 2, 2, "," + resolve.substr(alerts_at + 1));
+  const routed_webhook r = both_on(small, small_reference, body, started + 2min);
+  ASSERT_EQ(r.result.observations.size(), 2u);
+  EXPECT_EQ(r.result.observations[0], observation::opened);
+  EXPECT_EQ(r.result.observations[1], observation::unknown_resolve);
+  EXPECT_FALSE(r.hook.alerts[1].labels_omitted);
+  EXPECT_EQ(r.hook.alerts[1].labels.get("instance"), "tools-db-1");
+  EXPECT_EQ(r.result.ownerships[1], ownership::owned);
 }
 
 TEST_F(route_webhook_test, a_body_that_does_not_decode_changes_nothing) {

@@ -615,6 +615,54 @@ TEST(DecodeWebhookWithFilter, OmitsDetailsOnlyWhereTheFilterSaysSo) {
   EXPECT_EQ(kept.generator_url, full.alerts[1].generator_url);
   EXPECT_TRUE(w.alerts[2].details_omitted);
   EXPECT_FALSE(full.alerts[0].details_omitted);  // without a filter nothing is omitted
+  // The group's labels and annotations are not kept; the rest of the header is.
+  EXPECT_TRUE(w.group_labels.empty());
+  EXPECT_TRUE(w.common_labels.empty());
+  EXPECT_FALSE(full.common_labels.empty());
+  EXPECT_EQ(w.group_key, full.group_key);
+  EXPECT_EQ(w.external_url, full.external_url);
+  EXPECT_EQ(w.truncated_alerts, full.truncated_alerts);
+}
+
+// Keeps nothing it may leave out.
+class minimal_filter final : public detail_filter {
+ public:
+  bool keep_details(fingerprint, alert_status, timestamp) const override { return false; }
+  bool keep_labels(fingerprint, alert_status, timestamp) const override { return false; }
+};
+
+TEST(DecodeWebhookWithFilter, LabelsAreOmittedOnlyWhenTheFingerprintCameWithThem) {
+  const minimal_filter filter;
+  auto result = decode_webhook(kRealisticBody, &filter);
+  ASSERT_TRUE(std::holds_alternative<webhook>(result));
+  const webhook& w = std::get<webhook>(result);
+  const webhook full = decoded(kRealisticBody);
+  ASSERT_EQ(w.alerts.size(), 3u);
+  // The first two carry a fingerprint: labels omitted.
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(w.alerts[i].labels_omitted) << i;
+    EXPECT_TRUE(w.alerts[i].details_omitted) << i;
+    EXPECT_TRUE(w.alerts[i].labels.empty()) << i;
+    EXPECT_EQ(w.alerts[i].fp, full.alerts[i].fp) << i;
+  }
+  // The third has none: its fingerprint is computed from its labels, which are then kept.
+  EXPECT_FALSE(w.alerts[2].labels_omitted);
+  EXPECT_TRUE(w.alerts[2].details_omitted);
+  EXPECT_EQ(w.alerts[2].labels, full.alerts[2].labels);
+  EXPECT_EQ(w.alerts[2].fp, full.alerts[2].fp);
+  // Omitted labels are still validated.
+  auto bad = decode_webhook(with_alerts(alert_with("labels", R"({"a":1})")), &filter);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(bad));
+  EXPECT_EQ(std::get<decode_error>(bad).field, "alerts[0].labels.a");
+  auto missing = decode_webhook(with_alerts(alert_with("labels", "")), &filter);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(missing));
+  EXPECT_EQ(std::get<decode_error>(missing).field, "alerts[0].labels");
+  auto bad_common = decode_webhook(R"({"commonLabels":{"a":[]},"alerts":[]})", &filter);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(bad_common));
+  EXPECT_EQ(std::get<decode_error>(bad_common).field, "commonLabels.a");
+  auto null_labels = decode_webhook(with_alerts(alert_with("labels", "null")), &filter);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(null_labels));
+  EXPECT_EQ(std::get<decode_error>(null_labels).field, "alerts[0].labels");
 }
 
 TEST(DecodeWebhookWithFilter, OmittedDetailsAreStillValidated) {
