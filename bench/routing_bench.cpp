@@ -460,9 +460,10 @@ void label_notifications(benchmark::State& state, std::size_t notifications) {
 // ---------------------------------------------------------------------------------------------
 // Benchmarks. Arg = alerts per body.
 
-// Alertmanager's group resends: every alert already has an open incident. Full path per body:
-// decode + classify + dedup (all duplicates, so nothing is routed).
-void BM_RepeatGroup(benchmark::State& state) {
+// Runs `route` (body, table -> duplicates seen) over the resend pool, on a table in which every
+// alert of the pool already has an open incident.
+template <class Route>
+void repeat_bodies(benchmark::State& state, Route route) {
   const body_pool* pool = pool_or_skip(state, pool_kind::repeat_firing);
   if (pool == nullptr) return;
   const auto& bodies = pool->bodies;
@@ -475,40 +476,36 @@ void BM_RepeatGroup(benchmark::State& state) {
   std::size_t i = 0;
   std::size_t duplicates = 0;
   for (auto _ : state) {
-    auto routed = routing::route_webhook(bodies[i], *g_env->routes, *table, kFiringNow);
-    const routing::plan& p = std::get_if<routing::routed_webhook>(&routed)->result;
-    duplicates += p.counts.duplicates;
-    benchmark::DoNotOptimize(routed);
+    duplicates += route(bodies[i], *table);
     if (++i == bodies.size()) i = 0;
   }
   expect(state, "duplicates", duplicates);
   report(state, pool->bytes_per_body);
 }
 
-// The same resends decoded in full (annotations and generatorURL copied for every alert) and then
-// planned: what route_webhook's detail filter saves is BM_RepeatFullDecode - BM_RepeatGroup.
-void BM_RepeatFullDecode(benchmark::State& state) {
-  const body_pool* pool = pool_or_skip(state, pool_kind::repeat_firing);
-  if (pool == nullptr) return;
-  const auto& bodies = pool->bodies;
-  auto table = new_table();
-  for (const auto& body : bodies) {
-    routing::webhook hook = decode(body);
-    routing::make_plan(*g_env->routes, *table, hook, kFiringNow);
-  }
+// Alertmanager's group resends: every alert already has an open incident. Full path per body, as
+// the daemon runs it: decode + classify + dedup (all duplicates, so nothing is routed).
+void BM_RepeatGroup(benchmark::State& state) {
+  repeat_bodies(state, [](const std::string& body, routing::incident_table& table) {
+    auto routed = routing::route_webhook(body, *g_env->routes, table, kFiringNow);
+    const std::size_t duplicates =
+        std::get_if<routing::routed_webhook>(&routed)->result.counts.duplicates;
+    benchmark::DoNotOptimize(routed);
+    return duplicates;
+  });
+}
 
-  std::size_t i = 0;
-  std::size_t duplicates = 0;
-  for (auto _ : state) {
-    auto decoded = routing::decode_webhook(bodies[i]);
-    routing::plan p = routing::make_plan(*g_env->routes, *table,
+// The same resends decoded in full (labels, annotations and generatorURL copied for every alert)
+// and then planned: what route_webhook's detail filter saves is BM_RepeatFullDecode -
+// BM_RepeatGroup.
+void BM_RepeatFullDecode(benchmark::State& state) {
+  repeat_bodies(state, [](const std::string& body, routing::incident_table& table) {
+    auto decoded = routing::decode_webhook(body);
+    routing::plan p = routing::make_plan(*g_env->routes, table,
                                          *std::get_if<routing::webhook>(&decoded), kFiringNow);
-    duplicates += p.counts.duplicates;
     benchmark::DoNotOptimize(p);
-    if (++i == bodies.size()) i = 0;
-  }
-  expect(state, "duplicates", duplicates);
-  report(state, pool->bytes_per_body);
+    return p.counts.duplicates;
+  });
 }
 
 // The same resends with decoding done once, outside the loop: classify + dedup alone. The decoded
