@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "daemon/http_server.h"
+#include "tests/fakes/run_on_io.h"
 
 namespace alertrouter::daemon {
 namespace {
@@ -296,13 +297,7 @@ class webhook_sender_test : public ::testing::Test {
   // Runs `f` on the io thread (sender and servers are single-threaded) and returns its result.
   template <class F>
   std::invoke_result_t<F> on_io(F f) {
-    auto task = std::make_shared<std::packaged_task<std::invoke_result_t<F>()>>(std::move(f));
-    auto result = task->get_future();
-    asio::post(io_, [task] { (*task)(); });
-    if (result.wait_for(deadline) != std::future_status::ready) {
-      throw std::runtime_error("io thread did not run the task in time");
-    }
-    return result.get();
+    return testing::run_on_io(io_, std::move(f), deadline);
   }
 
   // Polls `pred` on the io thread until it holds or the deadline passes.
