@@ -75,7 +75,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
   struct route {
     std::vector<std::string> methods;
     std::string allow;  // methods joined for the Allow field
-    http_handler handler;
+    http_async_handler handler;
   };
 
   state(asio::io_context& io_in, http_limits limits_in, http_warn_log warn_in)
@@ -92,7 +92,8 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
 
   void do_accept();
   void on_accept(const error_code& ec, tcp::socket socket);
-  http_response dispatch(http_request& req);
+  // Answers `req` through `respond`, now (404, 405, a synchronous handler) or later.
+  void dispatch(http_request& req, http_responder respond);
   void add(http_connection* c) {
     connections.insert(c);
     stats.connections_open = connections.size();
@@ -122,7 +123,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
 // each, and owns its timers. All of it runs on the single io thread.
 class http_connection : public std::enable_shared_from_this<http_connection> {
  public:
-  enum class phase { idle, reading, writing, lingering, closed };
+  enum class phase { idle, reading, handling, writing, lingering, closed };
 
   http_connection(std::shared_ptr<http_server::state> server, tcp::socket socket,
                   std::string remote)
@@ -137,6 +138,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   http_connection& operator=(const http_connection&) = delete;
 
   void start() { wait_for_request(); }
+
+  friend class http_responder;
 
   // Server shutdown: connections between requests go now; the others finish their request.
   void close_if_idle() {
@@ -270,11 +273,17 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     req.body = std::move(msg.body());
     req.remote = remote_;
 
-    const bool keep_alive = msg.keep_alive();
-    const unsigned version = msg.version();
-    http_response res = server_->dispatch(req);
-    // Checked after the handler: a stop() it triggered (POST /-/quit, say) closes this one too.
-    write(std::move(res), !keep_alive || server_->stopping, version);
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    phase_ = phase::handling;
+    server_->dispatch(req, http_responder(shared_from_this()));
+  }
+
+  // The handler's answer, from http_responder::send (or its destructor).
+  void respond(http_response res) {
+    if (phase_ != phase::handling) return;  // closed meanwhile: nobody to answer
+    // Checked now, not when the request came: a stop() in between closes this one too.
+    write(std::move(res), !keep_alive_ || server_->stopping, version_);
   }
 
   void reply_and_close(http_response res) { write(std::move(res), true, 11); }
@@ -349,7 +358,39 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   std::string remote_;
   phase phase_ = phase::idle;
   bool close_after_write_ = false;
+  bool keep_alive_ = true;  // of the request being handled
+  unsigned version_ = 11;
 };
+
+http_responder::~http_responder() {
+  if (!conn_) return;
+  // While a handler's exception unwinds, dispatch() logs and counts it.
+  if (std::uncaught_exceptions() == 0) {
+    auto& server = *conn_->server_;
+    ++server.stats.handler_errors;
+    server.log("http handler did not answer remote=" + conn_->remote_);
+  }
+  send(plain(500, "internal error\n"));
+}
+
+http_responder::http_responder(http_responder&& other) noexcept : conn_(std::move(other.conn_)) {}
+
+http_responder& http_responder::operator=(http_responder&& other) noexcept {
+  if (this != &other) {
+    if (conn_) {
+      http_responder replaced(std::move(*this));  // answers 500 as it goes
+    }
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+void http_responder::send(http_response res) {
+  if (!conn_) return;
+  const std::shared_ptr<http_connection> conn = std::move(conn_);
+  conn_.reset();
+  conn->respond(std::move(res));
+}
 
 void http_server::state::do_accept() {
   acceptor.async_accept(io, [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
@@ -391,17 +432,19 @@ void http_server::state::on_accept(const error_code& ec, tcp::socket socket) {
   do_accept();
 }
 
-http_response http_server::state::dispatch(http_request& req) {
+void http_server::state::dispatch(http_request& req, http_responder respond) {
   const auto it = routes.find(req.path);
-  if (it == routes.end()) return plain(404, "not found\n");
+  if (it == routes.end()) return respond.send(plain(404, "not found\n"));
   const route& r = it->second;
   if (std::find(r.methods.begin(), r.methods.end(), req.method) == r.methods.end()) {
     http_response res = plain(405, "method not allowed\n");
     res.headers.emplace_back("Allow", r.allow);
-    return res;
+    return respond.send(std::move(res));
   }
+  // A handler that throws has destroyed its responder (answered 500) on the way out, unless it
+  // had passed it on; either way the request gets exactly one answer.
   try {
-    return r.handler(req);
+    return r.handler(req, std::move(respond));
   } catch (const std::exception& e) {
     ++stats.handler_errors;
     log("http handler failed path=" + req.path + " error=\"" + e.what() + "\"");
@@ -410,7 +453,6 @@ http_response http_server::state::dispatch(http_request& req) {
     ++stats.handler_errors;
     log("http handler failed path=" + req.path + " error=\"non-standard exception\"");
   }
-  return plain(500, "internal error\n");
 }
 
 void http_server::state::remove(http_connection* c) {
@@ -445,6 +487,14 @@ http_server::~http_server() {
 }
 
 void http_server::handle(std::string path, std::vector<std::string> methods, http_handler handler) {
+  handle_async(std::move(path), std::move(methods),
+               [h = std::move(handler)](http_request& req, http_responder respond) {
+                 respond.send(h(req));
+               });
+}
+
+void http_server::handle_async(std::string path, std::vector<std::string> methods,
+                               http_async_handler handler) {
   std::string allow;
   for (const auto& m : methods) {
     if (!allow.empty()) allow += ", ";

@@ -64,6 +64,36 @@ struct http_response {
 // stays usable.
 using http_handler = std::function<http_response(http_request&)>;
 
+class http_connection;
+
+// The answer to one request, given later (an asynchronous handler waits for a durable commit,
+// say). Move-only. Call send() at most once, on the io thread; the connection reads no further
+// request until then (pipelined requests wait). Destroyed without send() (a handler that threw,
+// or forgot), it answers 500 and counts a handler error, so no request is left hanging. If the
+// connection has been closed meanwhile (shutdown grace over, peer gone) send() does nothing.
+class http_responder {
+ public:
+  http_responder() = default;
+  ~http_responder();
+  http_responder(http_responder&& other) noexcept;
+  http_responder& operator=(http_responder&& other) noexcept;
+  http_responder(const http_responder&) = delete;
+  http_responder& operator=(const http_responder&) = delete;
+
+  void send(http_response res);
+  // True until send() (or a move from it).
+  explicit operator bool() const { return conn_ != nullptr; }
+
+ private:
+  friend class http_connection;
+  explicit http_responder(std::shared_ptr<http_connection> conn) : conn_(std::move(conn)) {}
+  std::shared_ptr<http_connection> conn_;
+};
+
+// Like http_handler, but answers through `respond`, now or later (see http_responder). Must not
+// block either.
+using http_async_handler = std::function<void(http_request&, http_responder respond)>;
+
 // Receives one line per degraded event (handler exception, read timeout, rejected connection,
 // accept error). Called on the io thread.
 using http_warn_log = std::function<void(std::string_view message)>;
@@ -111,6 +141,9 @@ class http_server {
   // Routes requests whose path is exactly `path` and whose method is one of `methods` (e.g.
   // {"POST"}) to `handler`. Registering a path again replaces it. Call before start().
   void handle(std::string path, std::vector<std::string> methods, http_handler handler);
+  // The same for a handler that may answer later.
+  void handle_async(std::string path, std::vector<std::string> methods,
+                    http_async_handler handler);
 
   // Opens a listening socket on host:port; host is an IP literal or a name resolved once,
   // synchronously (call before running). Port 0 picks an ephemeral port. Returns the bound
@@ -141,6 +174,7 @@ class http_server {
 
  private:
   friend class http_connection;  // one accepted socket, defined in http_server.cpp
+  friend class http_responder;
   struct state;
   // Shared with every connection and pending operation, so they stay valid if the server goes
   // first.

@@ -149,6 +149,16 @@ class http_server_test : public ::testing::Test {
       res.body = "ignored";
       return res;
     });
+    // Asynchronous handlers: /later parks its responder for the test to answer; /forget drops
+    // it; /throw passes it to a local and throws.
+    server_->handle_async("/later", {"POST"}, [this](http_request& req, http_responder respond) {
+      parked_.emplace_back(std::move(req.body), std::move(respond));
+    });
+    server_->handle_async("/forget", {"GET"}, [](http_request&, http_responder) {});
+    server_->handle_async("/throw", {"GET"}, [](http_request&, http_responder respond) {
+      http_responder mine = std::move(respond);
+      throw std::runtime_error("async handler exploded");
+    });
     const auto ep = server_->bind("127.0.0.1", 0);
     ASSERT_TRUE(ep.has_value()) << ep.error().message();
     endpoint_ = *ep;
@@ -197,6 +207,7 @@ class http_server_test : public ::testing::Test {
   std::mutex log_mutex_;
   std::vector<std::string> log_;
   std::vector<std::pair<std::string, unsigned>> refusals_;  // (path, status)
+  std::vector<std::pair<std::string, http_responder>> parked_;  // io thread only
 };
 
 TEST_F(http_server_test, handler_sees_request_and_its_response_is_sent) {
@@ -536,6 +547,76 @@ TEST_F(http_server_test, handler_exception_is_500_and_the_server_keeps_serving) 
   EXPECT_EQ(s.handler_errors, 1u);
   EXPECT_EQ(s.responses_by_class[5], 1u);
   EXPECT_EQ(s.responses_by_class[2], 2u);
+}
+
+TEST_F(http_server_test, async_answer_goes_out_when_sent_and_pipelined_requests_wait_for_it) {
+  start();
+  client c(endpoint_);
+  const std::string later = "POST /later HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc";
+  ASSERT_FALSE(c.send(later + post_echo("next")));
+  ASSERT_TRUE(eventually([this] { return parked_.size() == 1; }));
+  // The pipelined request behind it is not handled while the first is unanswered.
+  EXPECT_EQ(echo_calls_.load(), 0);
+  on_io([this] {
+    EXPECT_EQ(parked_[0].first, "abc");
+    EXPECT_TRUE(static_cast<bool>(parked_[0].second));
+    http_response res;
+    res.status = 202;
+    res.body = "accepted abc";
+    parked_[0].second.send(std::move(res));
+    EXPECT_FALSE(static_cast<bool>(parked_[0].second));
+    parked_[0].second.send(http_response{});  // a second send does nothing
+  });
+  const auto r1 = c.read_response();
+  const auto r2 = c.read_response();
+  ASSERT_TRUE(r1 && r2);
+  EXPECT_EQ(r1->result_int(), 202u);
+  EXPECT_EQ(r1->body(), "accepted abc");
+  EXPECT_TRUE(r1->keep_alive());
+  EXPECT_EQ(r2->body(), "next");
+  EXPECT_EQ(echo_calls_.load(), 1);
+  const auto s = stats();
+  EXPECT_EQ(s.responses_by_class[2], 2u);
+  EXPECT_EQ(s.handler_errors, 0u);
+}
+
+TEST_F(http_server_test, async_handler_that_drops_or_throws_answers_500_once) {
+  start();
+  client c(endpoint_);
+  const auto dropped = c.request("GET /forget HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(dropped);
+  EXPECT_EQ(dropped->result_int(), 500u);
+  const auto thrown = c.request("GET /throw HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(thrown);
+  EXPECT_EQ(thrown->result_int(), 500u);
+  const auto next = c.request(post_echo("still here"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body(), "still here");
+  const auto s = stats();
+  EXPECT_EQ(s.handler_errors, 2u);  // one each, not one per path the 500 took
+  EXPECT_EQ(s.responses_by_class[5], 2u);
+  const std::lock_guard lock(log_mutex_);
+  ASSERT_EQ(log_.size(), 2u);
+  EXPECT_NE(log_[0].find("did not answer"), std::string::npos) << log_[0];
+  EXPECT_NE(log_[1].find("async handler exploded"), std::string::npos) << log_[1];
+}
+
+TEST_F(http_server_test, graceful_stop_waits_for_a_parked_answer_and_closes_after_it) {
+  start();
+  client c(endpoint_);
+  ASSERT_FALSE(c.send("POST /later HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx"));
+  ASSERT_TRUE(eventually([this] { return parked_.size() == 1; }));
+  std::atomic<bool> stopped{false};
+  on_io([&] { server_->stop(deadline, [&] { stopped = true; }); });
+  EXPECT_EQ(stats().connections_open, 1u);  // being answered: not idle, not closed
+  EXPECT_FALSE(stopped.load());
+  on_io([this] { parked_[0].second.send(http_response{}); });
+  const auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 200u);
+  EXPECT_FALSE(r->keep_alive());
+  EXPECT_TRUE(c.read_until_close().closed);
+  EXPECT_TRUE(eventually([&] { return stopped.load(); }));
 }
 
 TEST_F(http_server_test, graceful_stop_finishes_in_flight_requests_and_closes_idle_ones) {
