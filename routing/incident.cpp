@@ -177,6 +177,46 @@ const incident* memory_incident_table::find(fingerprint fp) const {
   return it == state_->by_fp.end() ? nullptr : &it->second.inc;
 }
 
+void memory_incident_table::restore(incident inc) {
+  state& s = *state_;
+  if (auto it = s.by_fp.find(inc.fp); it != s.by_fp.end()) {
+    s.erase(&it->second);
+  } else if (s.by_fp.size() >= s.max_incidents) {
+    s.evict_one();
+  }
+  if (auto clash = s.by_id.find(inc.id); clash != s.by_id.end()) s.erase(clash->second);
+  s.next_id = std::max(s.next_id, inc.id + 1);
+  entry* e = &s.by_fp.try_emplace(inc.fp).first->second;
+  e->inc = std::move(inc);
+  s.by_id.emplace(e->inc.id, e);
+  // Keep each list's order: open by id, closed by (closed_at, id). Recovery restores in id
+  // order, so the place is almost always the end.
+  if (e->inc.open()) {
+    auto where = s.open_order.end();
+    while (where != s.open_order.begin() && (*std::prev(where))->inc.id > e->inc.id) --where;
+    e->pos = s.open_order.insert(where, e);
+  } else {
+    auto where = s.closed_order.end();
+    while (where != s.closed_order.begin()) {
+      const incident& prev = (*std::prev(where))->inc;
+      if (*prev.closed_at < *e->inc.closed_at ||
+          (*prev.closed_at == *e->inc.closed_at && prev.id < e->inc.id)) {
+        break;
+      }
+      --where;
+    }
+    e->pos = s.closed_order.insert(where, e);
+  }
+}
+
+void memory_incident_table::clear() {
+  state& s = *state_;
+  s.open_order.clear();
+  s.closed_order.clear();
+  s.by_id.clear();
+  s.by_fp.clear();
+}
+
 std::size_t memory_incident_table::expire(timestamp now) {
   state& s = *state_;
   const timestamp cutoff = now - s.retention;

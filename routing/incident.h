@@ -81,6 +81,14 @@ class incident_table {
 
   virtual const incident* find(fingerprint fp) const = 0;
 
+  // Puts back an incident as a durable store recorded it (recovery at start, or after a failed
+  // commit): replaces any incident with the same fingerprint, keeps `inc.id`, and makes every
+  // later id larger than it. A full table evicts as observe() does. Not for new incidents.
+  virtual void restore(incident inc) = 0;
+
+  // Forgets every incident, keeping counters and the id sequence (ids are never reused).
+  virtual void clear() = 0;
+
   // Drops closed incidents closed before `now - retention`. Returns how many.
   virtual std::size_t expire(timestamp now) = 0;
 
@@ -108,6 +116,8 @@ class memory_incident_table final : public incident_table {
   void record_paged(std::uint64_t id, std::vector<std::string> routes,
                     std::vector<paged_target> paged) override;
   const incident* find(fingerprint fp) const override;
+  void restore(incident inc) override;
+  void clear() override;
   std::size_t expire(timestamp now) override;
   std::size_t open_count() const override;
   std::size_t size() const override;

@@ -6,7 +6,7 @@ set -eu
 packages="build-essential cmake ninja-build pkg-config tzdata
 libboost1.81-dev libboost-json1.81-dev prometheus-cpp-dev libyaml-cpp-dev libspdlog-dev
 libgtest-dev libgmock-dev libre2-dev libhowardhinnant-date-dev libcli11-dev libbenchmark-dev
-libsimdjson-dev libsystemd-dev systemd prometheus prometheus-alertmanager wrk curl"
+libsimdjson-dev libsystemd-dev libsqlite3-dev sqlite3 systemd prometheus prometheus-alertmanager wrk curl"
 if [ "${1:-}" = "--with-fuzz" ]; then
   packages="$packages clang libclang-rt-14-dev"
 fi

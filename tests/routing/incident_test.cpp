@@ -313,6 +313,75 @@ TEST(incident_table_ids, ids_increase_across_fingerprints_and_refires) {
   EXPECT_LT(ids[1], ids[2]);
 }
 
+// Recovery: a second table rebuilt from copies of the first's incidents behaves like the first.
+TEST(incident_table_restore, a_restored_table_dedups_resolves_and_continues_ids) {
+  memory_incident_table before(24h, 100);
+  ASSERT_EQ(before.observe(firing(1, t0), ownership::owned, t0).what, observation::opened);
+  ASSERT_EQ(before.observe(firing(2, t0), ownership::user, t0 + 1s).what, observation::opened);
+  ASSERT_EQ(before.observe(resolved(2, t0), ownership::user, t0 + 2s).what, observation::closed);
+  const std::uint64_t id1 = before.find(fingerprint{1})->id;
+  before.record_paged(id1, {"owned-page"}, {{config::target_type::schedule, "oncall", "alice"}});
+
+  memory_incident_table after(24h, 100);
+  // Restored out of id order on purpose: the lists still come out ordered.
+  after.restore(*before.find(fingerprint{2}));
+  after.restore(*before.find(fingerprint{1}));
+  EXPECT_EQ(after.size(), 2u);
+  EXPECT_EQ(after.open_count(), 1u);
+  const incident* one = after.find(fingerprint{1});
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(one->id, id1);
+  EXPECT_EQ(one->owner, ownership::owned);
+  ASSERT_EQ(one->paged.size(), 1u);
+  EXPECT_EQ(one->paged[0].person, "alice");
+  EXPECT_EQ(one->routes, std::vector<std::string>{"owned-page"});
+
+  EXPECT_EQ(after.observe(firing(1, t0), ownership::owned, t0 + 3s).what, observation::duplicate);
+  EXPECT_EQ(after.observe(resolved(2, t0), ownership::user, t0 + 3s).what, observation::duplicate);
+  const auto r = after.observe(resolved(1, t0), ownership::owned, t0 + 4s);
+  EXPECT_EQ(r.what, observation::closed);
+  ASSERT_NE(r.subject, nullptr);
+  EXPECT_EQ(r.subject->paged[0].person, "alice");  // the resolve goes to whoever was paged
+  // New ids continue after the largest restored one.
+  const auto fresh = after.observe(firing(3, t0), ownership::owned, t0 + 5s);
+  EXPECT_GT(fresh.subject->id, before.find(fingerprint{2})->id);
+  // Expiry follows the restored close times.
+  EXPECT_EQ(after.expire(t0 + 2s + 24h + 1s), 1u);  // only fp 2 closed early enough
+  EXPECT_EQ(after.find(fingerprint{2}), nullptr);
+}
+
+TEST(incident_table_restore, replaces_by_fingerprint_evicts_when_full_and_clear_keeps_ids) {
+  memory_incident_table t(24h, 2);
+  incident a;
+  a.id = 10;
+  a.fp = fingerprint{1};
+  a.last = firing(1, t0);
+  a.starts_at = t0;
+  t.restore(a);
+  a.id = 11;  // a newer incident of the same fingerprint replaces the first
+  a.starts_at = t0 + 1min;
+  t.restore(a);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(t.find(fingerprint{1})->id, 11u);
+  incident b = a;
+  b.id = 12;
+  b.fp = fingerprint{2};
+  t.restore(b);
+  incident c = a;
+  c.id = 13;
+  c.fp = fingerprint{3};
+  t.restore(c);  // full: the oldest open (id 11) goes
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.find(fingerprint{1}), nullptr);
+  EXPECT_EQ(t.evictions(), 1u);
+  t.clear();
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.open_count(), 0u);
+  EXPECT_EQ(t.find(fingerprint{2}), nullptr);
+  const auto r = t.observe(firing(4, t0), ownership::owned, t0);
+  EXPECT_EQ(r.subject->id, 14u);  // ids are never reused
+}
+
 TEST(observation_names, every_observation_has_a_name) {
   EXPECT_EQ(to_string(observation::opened), "opened");
   EXPECT_EQ(to_string(observation::duplicate), "duplicate");
