@@ -1,5 +1,6 @@
 // alertrouterctl: the operator's view of a configuration. Who is on call, what the coming
-// shifts are, where an alert would go, and whether a file is valid, without a running daemon.
+// shifts are, where an alert would go, and whether a file is valid, without a running daemon;
+// and whether the daemon's state store is sound.
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -64,6 +65,13 @@ int main(int argc, char** argv) {
   rtc->add_flag("--json", rt.json, "JSON output");
   rtc->add_option("LABEL=VALUE", rt.labels, "the alert's labels")->required();
 
+  std::string state_dir;
+  auto* state = app.add_subcommand("state", "Inspect alertrouterd's state store");
+  state->require_subcommand(1);
+  auto* state_chk = state->add_subcommand(
+      "check", "Check the store's integrity and report its contents (read-only)");
+  state_chk->add_option("--state-dir", state_dir, "the daemon's state directory")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,6 +79,9 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
+  if (state_chk->parsed()) {
+    return alertrouter::daemon::state_check(state_dir, std::cout, std::cerr);
+  }
   if (check->parsed()) return alertrouter::daemon::check_config(check_file, now(), std::cout, std::cerr);
   if (oc->parsed()) {
     auto at = instant(oncall_at, "--at");

@@ -14,6 +14,7 @@
 #include "routing/ownership.h"
 #include "routing/routing_table.h"
 #include "routing/schedule.h"
+#include "store/state_store.h"
 
 namespace alertrouter::daemon {
 namespace {
@@ -284,6 +285,13 @@ int route_test(const route_test_options& o, std::ostream& out, std::ostream& err
     out << json::serialize(doc) << '\n';
   }
   return 0;
+}
+
+int state_check(const std::string& state_dir, std::ostream& out, std::ostream& err) {
+  const store::check_report report = store::check_sqlite_store(state_dir);
+  std::ostream& to = report.ok ? out : err;
+  for (const std::string& line : report.lines) to << line << '\n';
+  return report.ok ? 0 : 1;
 }
 
 }  // namespace alertrouter::daemon

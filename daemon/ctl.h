@@ -48,4 +48,10 @@ struct route_test_options {
 // The ownership, each matching route, and each target with the person it resolves to.
 int route_test(const route_test_options& o, std::ostream& out, std::ostream& err);
 
+// `state check --state-dir DIR`: checks the daemon's state store (DIR/alertrouter.db) without
+// creating or changing anything: schema version, integrity, incident and outbox counts, file
+// sizes, one line each on `out`, and exit 0; or those lines and the problem (missing, not an
+// alertrouter store, corrupt, newer schema) on `err`, and exit 1.
+int state_check(const std::string& state_dir, std::ostream& out, std::ostream& err);
+
 }  // namespace alertrouter::daemon

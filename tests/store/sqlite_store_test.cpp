@@ -1,0 +1,621 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/state_store.h"
+#include "tests/store/store_fixtures.h"
+
+namespace alertrouter::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using testing::expect_incident_eq;
+using ::testing::HasSubstr;
+using testing::kT0;
+using testing::make_incident;
+using testing::make_message;
+using testing::ms;
+using testing::scratch_dir;
+
+// A second connection to the store file, as another process (or an operator's sqlite3) would
+// hold it.
+class raw_db {
+ public:
+  explicit raw_db(const fs::path& file) {
+    if (sqlite3_open(file.c_str(), &db_) != SQLITE_OK) ADD_FAILURE() << sqlite3_errmsg(db_);
+  }
+  ~raw_db() { sqlite3_close(db_); }
+  raw_db(const raw_db&) = delete;
+  raw_db& operator=(const raw_db&) = delete;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << (err ? err : "?");
+    }
+    sqlite3_free(err);
+  }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+      return out;
+    }
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      const auto* p = sqlite3_column_text(s, 0);
+      if (p != nullptr) out = reinterpret_cast<const char*>(p);
+    }
+    sqlite3_finalize(s);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::string file_content(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Commits one set; fills in the caller's seqs when it passes an lvalue.
+template <class Set>
+void commit_one(state_store& s, Set&& set) {
+  s.commit(std::span<change_set>(&set, 1));
+}
+
+change_set sample_set(std::uint64_t first_id) {
+  change_set set;
+  set.incidents = {make_incident(first_id, 100 + first_id, false),
+                   make_incident(first_id + 1, 100 + first_id + 1, true)};
+  set.messages = {make_message("page-" + std::to_string(first_id), "schedule:oncall-primary"),
+                  make_message("resolve-" + std::to_string(first_id + 1), "receiver:cloud-feed",
+                               routing::notification_kind::resolve)};
+  return set;
+}
+
+TEST(SqliteStore, RoundTripsIncidentsAndMessagesAcrossReopen) {
+  scratch_dir dir;
+  change_set set = sample_set(1);
+  {
+    auto s = open_sqlite_store(dir.state());
+    commit_one(*s, set);
+  }
+  auto s = open_sqlite_store(dir.state());
+  const recovered_state r = s->load();
+  ASSERT_EQ(r.incidents.size(), 2u);
+  expect_incident_eq(r.incidents[0], set.incidents[0]);
+  expect_incident_eq(r.incidents[1], set.incidents[1]);
+  ASSERT_EQ(r.pending.size(), 2u);
+  std::vector<outbox_message> want = set.messages;
+  want[0].seq = 1;
+  want[1].seq = 2;
+  EXPECT_EQ(r.pending[0], want[0]);
+  EXPECT_EQ(r.pending[1], want[1]);
+  EXPECT_EQ(r.next_seq, 3u);
+  EXPECT_EQ(r.next_incident_id, 3u);
+}
+
+TEST(SqliteStore, CreatesTheDirectoryPrivateAndUsesWal) {
+  scratch_dir dir;
+  const fs::path nested = dir.path() / "a" / "state";
+  { auto s = open_sqlite_store(nested); }
+  EXPECT_EQ(fs::status(nested).permissions() & fs::perms::all, fs::perms::owner_all);
+  raw_db raw(sqlite_store_file(nested));
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+}
+
+TEST(SqliteStore, ASecondOpenOfTheSameDirectoryIsRefusedWhileTheFirstIsOpen) {
+  scratch_dir dir;
+  {
+    auto first = open_sqlite_store(dir.state());
+    try {
+      open_sqlite_store(dir.state());
+      ADD_FAILURE() << "opened twice";
+    } catch (const store_error& e) {
+      EXPECT_THAT(e.what(),
+                  AllOf(HasSubstr(sqlite_store_file(dir.state()).string()), HasSubstr("in use")));
+    }
+    commit_one(*first, sample_set(1));  // the first is unaffected
+  }
+  auto again = open_sqlite_store(dir.state());
+  EXPECT_EQ(again->load().incidents.size(), 2u);
+}
+
+TEST(SqliteStore, UpsertByFingerprintReplacesTheOlderIncident) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  change_set first;
+  first.incidents = {make_incident(1, 42, false)};
+  commit_one(*s, first);
+  // Closing it updates the row; a reopened incident (new id, same fingerprint) replaces it.
+  change_set closed;
+  closed.incidents = {make_incident(1, 42, true)};
+  commit_one(*s, closed);
+  ASSERT_EQ(s->load().incidents.size(), 1u);
+  EXPECT_TRUE(s->load().incidents[0].closed_at.has_value());
+  change_set reopened;
+  reopened.incidents = {make_incident(9, 42, false)};
+  commit_one(*s, reopened);
+  const recovered_state r = s->load();
+  ASSERT_EQ(r.incidents.size(), 1u);
+  expect_incident_eq(r.incidents[0], reopened.incidents[0]);
+}
+
+TEST(SqliteStore, IncidentsLoadByIdAscending) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  change_set set;
+  set.incidents = {make_incident(30, 1, false), make_incident(10, 2, false),
+                   make_incident(20, 3, true)};
+  commit_one(*s, set);
+  const recovered_state r = s->load();
+  ASSERT_EQ(r.incidents.size(), 3u);
+  EXPECT_EQ(r.incidents[0].id, 10u);
+  EXPECT_EQ(r.incidents[1].id, 20u);
+  EXPECT_EQ(r.incidents[2].id, 30u);
+}
+
+TEST(SqliteStore, SeqIncreasesAcrossCommitsBatchesAndReopen) {
+  scratch_dir dir;
+  {
+    auto s = open_sqlite_store(dir.state());
+    std::vector<change_set> batch = {sample_set(1), sample_set(3)};
+    s->commit(batch);
+    EXPECT_EQ(batch[0].messages[0].seq, 1u);
+    EXPECT_EQ(batch[0].messages[1].seq, 2u);
+    EXPECT_EQ(batch[1].messages[0].seq, 3u);
+    EXPECT_EQ(batch[1].messages[1].seq, 4u);
+    change_set next = sample_set(5);
+    commit_one(*s, next);
+    EXPECT_EQ(next.messages[0].seq, 5u);
+  }
+  auto s = open_sqlite_store(dir.state());
+  EXPECT_EQ(s->load().next_seq, 7u);
+  change_set after = sample_set(7);
+  s->commit(std::span<change_set>(&after, 1));
+  EXPECT_EQ(after.messages[0].seq, 7u);
+}
+
+TEST(SqliteStore, SeqAndIncidentIdsAreNotReusedAfterEverythingIsPruned) {
+  scratch_dir dir;
+  {
+    auto s = open_sqlite_store(dir.state());
+    change_set set;
+    set.incidents = {make_incident(41, 1, true)};
+    set.messages = {make_message("page-41", "d")};
+    commit_one(*s, set);
+    s->mark_delivered("page-41", 1, ms(kT0));
+    const prune_result p = s->prune(ms(kT0 + std::chrono::hours(24 * 400)));
+    EXPECT_EQ(p.incidents, 1u);
+    EXPECT_EQ(p.delivered, 1u);
+  }
+  auto s = open_sqlite_store(dir.state());
+  const recovered_state r = s->load();
+  EXPECT_TRUE(r.incidents.empty());
+  EXPECT_TRUE(r.pending.empty());
+  EXPECT_EQ(r.next_seq, 2u);
+  EXPECT_EQ(r.next_incident_id, 42u);
+}
+
+TEST(SqliteStore, LoadGivesPendingOnlyInSeqOrderWithTheirProgress) {
+  scratch_dir dir;
+  {
+    auto s = open_sqlite_store(dir.state());
+    change_set set;
+    for (int i = 1; i <= 5; ++i) set.messages.push_back(make_message("m" + std::to_string(i), "d"));
+    commit_one(*s, set);
+    s->mark_delivered("m2", 1, 1000);
+    s->mark_dead("m4", 7, 2000, "HTTP 400");
+    s->record_attempt("m5", 3, 123456, "connect: Connection refused");
+    // No effect on a finished or unknown message.
+    s->record_attempt("m2", 9, 1, "late");
+    s->mark_dead("m2", 9, 1, "late");
+    s->mark_delivered("nosuch", 1, 1);
+  }
+  auto s = open_sqlite_store(dir.state());
+  const recovered_state r = s->load();
+  ASSERT_EQ(r.pending.size(), 3u);
+  EXPECT_EQ(r.pending[0].id, "m1");
+  EXPECT_EQ(r.pending[1].id, "m3");
+  EXPECT_EQ(r.pending[2].id, "m5");
+  EXPECT_LT(r.pending[0].seq, r.pending[1].seq);
+  EXPECT_LT(r.pending[1].seq, r.pending[2].seq);
+  EXPECT_EQ(r.pending[2].attempts, 3u);
+  EXPECT_EQ(r.pending[2].next_attempt_ms, 123456);
+  EXPECT_EQ(r.pending[2].last_error, "connect: Connection refused");
+  EXPECT_EQ(r.pending[2].state, message_state::pending);
+
+  const std::vector<outbox_message> listed = s->list_outbox(10);
+  ASSERT_EQ(listed.size(), 4u);  // pending and dead, not delivered
+  EXPECT_EQ(listed[2].id, "m4");
+  EXPECT_EQ(listed[2].state, message_state::dead);
+  EXPECT_EQ(listed[2].attempts, 7u);
+  EXPECT_EQ(listed[2].finished_ms, 2000);
+  EXPECT_EQ(listed[2].last_error, "HTTP 400");
+  EXPECT_EQ(s->list_outbox(2).size(), 2u);
+  EXPECT_EQ(s->list_outbox(2)[1].id, "m3");
+}
+
+TEST(SqliteStore, StatsCountPendingDeadAndTheOldestPending) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  store_stats empty = s->stats();
+  EXPECT_EQ(empty.pending, 0u);
+  EXPECT_FALSE(empty.oldest_pending_created_ms.has_value());
+  EXPECT_GT(empty.file_bytes, 0u);
+  change_set set;
+  for (int i = 1; i <= 4; ++i) {
+    set.messages.push_back(make_message("m" + std::to_string(i), "d"));
+    set.messages.back().created_ms = 5000 - i;  // wall clock may step back: min, not first
+  }
+  commit_one(*s, set);
+  s->mark_dead("m4", 1, 1, "HTTP 404");
+  const store_stats st = s->stats();
+  EXPECT_EQ(st.pending, 3u);
+  EXPECT_EQ(st.dead, 1u);
+  EXPECT_EQ(st.oldest_pending_created_ms, 4997);
+}
+
+TEST(SqliteStore, PruneDeletesOnlyWhatFinishedBeforeTheCutoff) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  change_set set;
+  routing::incident old_closed = make_incident(1, 1, true);
+  routing::incident new_closed = make_incident(2, 2, true);
+  new_closed.closed_at = kT0 + std::chrono::hours(48);
+  routing::incident open_old = make_incident(3, 3, false);  // opened long ago, still open
+  set.incidents = {old_closed, new_closed, open_old};
+  for (const char* id : {"delivered-old", "delivered-new", "dead-old", "dead-new", "pending"}) {
+    set.messages.push_back(make_message(id, "d"));
+  }
+  commit_one(*s, set);
+  const std::int64_t cutoff = ms(kT0 + std::chrono::hours(24));
+  s->mark_delivered("delivered-old", 1, cutoff - 1);
+  s->mark_delivered("delivered-new", 1, cutoff);
+  s->mark_dead("dead-old", 5, cutoff - 1, "gave up");
+  s->mark_dead("dead-new", 5, cutoff + 1, "gave up");
+
+  const prune_result p = s->prune(cutoff);
+  EXPECT_EQ(p.incidents, 1u);
+  EXPECT_EQ(p.delivered, 1u);
+  EXPECT_EQ(p.dead, 1u);
+
+  const recovered_state r = s->load();
+  ASSERT_EQ(r.incidents.size(), 2u);
+  EXPECT_EQ(r.incidents[0].id, 2u);
+  EXPECT_EQ(r.incidents[1].id, 3u);
+  ASSERT_EQ(r.pending.size(), 1u);
+  EXPECT_EQ(r.pending[0].id, "pending");
+  const std::vector<outbox_message> listed = s->list_outbox(10);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].id, "dead-new");
+  raw_db raw(sqlite_store_file(dir.state()));
+  EXPECT_EQ(raw.text("SELECT group_concat(id) FROM outbox WHERE state = 'delivered'"),
+            "delivered-new");
+}
+
+TEST(SqliteStore, AFailedCommitStoresNothingOfTheBatchAndTheStoreStaysUsable) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  change_set first = sample_set(1);
+  commit_one(*s, first);
+
+  // The second set repeats a message id: the whole batch, including the good first set, fails.
+  std::vector<change_set> batch = {sample_set(10), sample_set(20)};
+  batch[1].messages[0].id = "page-1";
+  try {
+    s->commit(batch);
+    FAIL() << "no error";
+  } catch (const store_error& e) {
+    EXPECT_THAT(e.what(),
+                AllOf(HasSubstr("commit to"), HasSubstr(sqlite_store_file(dir.state()).string()),
+                      HasSubstr("UNIQUE")));
+  }
+  EXPECT_EQ(batch[0].messages[0].seq, 0u);
+  recovered_state r = s->load();
+  EXPECT_EQ(r.incidents.size(), 2u);
+  EXPECT_EQ(r.pending.size(), 2u);
+  EXPECT_EQ(r.next_seq, 3u);
+  EXPECT_EQ(r.next_incident_id, 3u);
+
+  change_set later = sample_set(30);
+  commit_one(*s, later);
+  EXPECT_EQ(later.messages[0].seq, 3u);
+  EXPECT_EQ(s->load().incidents.size(), 4u);
+}
+
+TEST(SqliteStore, ALockedStoreFailsTheCommitQuicklyThenRecovers) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  raw_db other(sqlite_store_file(dir.state()));
+  other.exec("BEGIN IMMEDIATE");  // holds the write lock, as another process would
+
+  change_set set = sample_set(1);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    commit_one(*s, set);
+    FAIL() << "no error";
+  } catch (const store_error& e) {
+    EXPECT_THAT(e.what(),
+                AllOf(HasSubstr(sqlite_store_file(dir.state()).string()), HasSubstr("locked")));
+  }
+  // The busy timeout is 100 ms: an error, not a hang (generous bound for a loaded machine).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_THROW(s->mark_delivered("x", 1, 1), store_error);
+
+  other.exec("ROLLBACK");
+  EXPECT_TRUE(s->load().incidents.empty());
+  commit_one(*s, set);
+  EXPECT_EQ(set.messages[0].seq, 1u);
+  EXPECT_EQ(s->load().incidents.size(), 2u);
+}
+
+// A full disk, as the file size limit makes it: the commit fails, nothing of it is stored, and
+// the store works again once there is room. Runs in a child so the limit stays there.
+TEST(SqliteStore, ADiskFullCommitFailsCleanly) {
+  scratch_dir dir;
+  { auto s = open_sqlite_store(dir.state()); }
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    try {
+      signal(SIGXFSZ, SIG_IGN);
+      auto s = open_sqlite_store(dir.state());
+      change_set small = sample_set(1);
+      commit_one(*s, small);
+      rlimit lim{};
+      lim.rlim_cur = lim.rlim_max = 256 * 1024;
+      setrlimit(RLIMIT_FSIZE, &lim);
+      change_set big = sample_set(10);
+      big.messages[0].body.assign(1024 * 1024, 'x');
+      try {
+        commit_one(*s, big);
+        code = 10;  // the limit did not bite
+      } catch (const store_error& e) {
+        if (std::string(e.what()).find("commit to") == std::string::npos) code = 11;
+      }
+      if (code == 0) {
+        change_set after = sample_set(20);
+        commit_one(*s, after);
+        if (after.messages[0].seq != 3) code = 12;
+        if (s->load().incidents.size() != 4) code = 13;
+      }
+    } catch (...) {
+      code = 20;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the codes in the child";
+  auto s = open_sqlite_store(dir.state());
+  EXPECT_EQ(s->load().pending.size(), 4u);
+}
+
+// ---- refusing to open what is not a sound, current store ---------------------------------
+
+void expect_refused(const fs::path& state, const std::string& why) {
+  const fs::path file = sqlite_store_file(state);
+  const std::string before = file_content(file);
+  try {
+    open_sqlite_store(state);
+    ADD_FAILURE() << "opened";
+  } catch (const store_error& e) {
+    EXPECT_THAT(e.what(), AllOf(HasSubstr(file.string()), HasSubstr(why)));
+  }
+  EXPECT_EQ(file_content(file), before) << "the file was changed";
+  const check_report report = check_sqlite_store(state);
+  EXPECT_FALSE(report.ok);
+  std::string all;
+  for (const std::string& l : report.lines) all += l + "\n";
+  EXPECT_THAT(all, AllOf(HasSubstr(file.string()), HasSubstr(why)));
+}
+
+TEST(SqliteStore, RefusesAFileThatIsNotSqlite) {
+  scratch_dir dir;
+  fs::create_directory(dir.state());
+  std::ofstream(sqlite_store_file(dir.state())) << std::string(8192, 'g') << "garbage";
+  expect_refused(dir.state(), "not a database");
+}
+
+TEST(SqliteStore, RefusesACorruptStore) {
+  scratch_dir dir;
+  {
+    auto s = open_sqlite_store(dir.state());
+    change_set set;
+    for (std::uint64_t i = 1; i <= 300; ++i) set.incidents.push_back(make_incident(i, i, false));
+    commit_one(*s, set);
+  }
+  const fs::path file = sqlite_store_file(dir.state());
+  ASSERT_GT(fs::file_size(file), 8u * 4096u);
+  {
+    // Garbage over some pages after the first (the header stays valid).
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3 * 4096);
+    const std::string junk(3 * 4096, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  expect_refused(dir.state(), "corrupt");
+}
+
+TEST(SqliteStore, RefusesAStoreFromANewerVersion) {
+  scratch_dir dir;
+  { auto s = open_sqlite_store(dir.state()); }
+  {
+    raw_db raw(sqlite_store_file(dir.state()));
+    raw.exec("PRAGMA user_version = 99");
+  }
+  expect_refused(dir.state(), "newer");
+}
+
+TEST(SqliteStore, RefusesAnotherProgramsDatabase) {
+  scratch_dir dir;
+  fs::create_directory(dir.state());
+  {
+    raw_db raw(sqlite_store_file(dir.state()));
+    raw.exec("CREATE TABLE songs (title TEXT)");
+  }
+  expect_refused(dir.state(), "not an alertrouter store");
+}
+
+TEST(SqliteStore, RefusesAStateDirThatIsAFile) {
+  scratch_dir dir;
+  std::ofstream(dir.state()) << "x";
+  EXPECT_THROW(open_sqlite_store(dir.state()), store_error);
+  EXPECT_FALSE(check_sqlite_store(dir.state()).ok);
+}
+
+TEST(SqliteStore, RefusesAnUnreadableDirectory) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads any directory";
+  scratch_dir dir;
+  { auto s = open_sqlite_store(dir.state()); }
+  fs::permissions(dir.state(), fs::perms::none);
+  try {
+    open_sqlite_store(dir.state());
+    ADD_FAILURE() << "opened";
+  } catch (const store_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(dir.state().string()));
+  }
+  EXPECT_FALSE(check_sqlite_store(dir.state()).ok);
+  fs::permissions(dir.state(), fs::perms::owner_all);
+}
+
+// ---- state check -------------------------------------------------------------------------
+
+TEST(SqliteStoreCheck, ReportsASoundStoreWithoutTouchingIt) {
+  scratch_dir dir;
+  {
+    auto s = open_sqlite_store(dir.state());
+    commit_one(*s, sample_set(1));
+    s->mark_dead("resolve-2", 3, 1, "HTTP 410");
+  }
+  std::set<fs::path> before;
+  for (const auto& e : fs::directory_iterator(dir.state())) before.insert(e.path());
+  const std::string content = file_content(sqlite_store_file(dir.state()));
+
+  const check_report r = check_sqlite_store(dir.state());
+  EXPECT_TRUE(r.ok);
+  std::string all;
+  for (const std::string& l : r.lines) all += l + "\n";
+  EXPECT_THAT(all, AllOf(HasSubstr("schema version 1"), HasSubstr("integrity: ok"),
+                         HasSubstr("incidents: 1 open, 1 closed"),
+                         HasSubstr("outbox: 1 pending, 1 dead, 0 delivered"), HasSubstr(": OK")));
+
+  std::set<fs::path> after;
+  for (const auto& e : fs::directory_iterator(dir.state())) after.insert(e.path());
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(file_content(sqlite_store_file(dir.state())), content);
+}
+
+TEST(SqliteStoreCheck, SeesCommitsOfAStoreThatIsOpen) {
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  commit_one(*s, sample_set(1));
+  const check_report r = check_sqlite_store(dir.state());
+  EXPECT_TRUE(r.ok);
+  std::string all;
+  for (const std::string& l : r.lines) all += l + "\n";
+  EXPECT_THAT(all, HasSubstr("outbox: 2 pending"));
+  // Still writable after the check.
+  commit_one(*s, sample_set(3));
+}
+
+TEST(SqliteStoreCheck, CreatesNothingWhereThereIsNoStore) {
+  scratch_dir dir;
+  const check_report r = check_sqlite_store(dir.state());
+  EXPECT_FALSE(r.ok);
+  EXPECT_FALSE(fs::exists(dir.state()));
+  fs::create_directory(dir.state());
+  EXPECT_FALSE(check_sqlite_store(dir.state()).ok);
+  EXPECT_TRUE(fs::is_empty(dir.state()));
+}
+
+// ---- durability across SIGKILL -----------------------------------------------------------
+
+// The child commits sets one by one and reports each commit on a pipe once commit() returned;
+// the parent SIGKILLs it at a random point. Every reported set must be in the store after.
+TEST(SqliteStoreDurability, EveryAcknowledgedCommitSurvivesSigkill) {
+  constexpr int kRounds = 5;
+  constexpr std::uint64_t kSets = 400;
+  std::mt19937 rng(20260301);
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    scratch_dir dir;
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      try {
+        auto s = open_sqlite_store(dir.state());
+        for (std::uint64_t i = 1; i <= kSets; ++i) {
+          change_set set;
+          set.incidents = {make_incident(i, i, false)};
+          set.messages = {make_message("page-" + std::to_string(i), "d")};
+          commit_one(*s, set);
+          const char ack = 'k';
+          if (write(fds[1], &ack, 1) != 1) _exit(3);
+        }
+      } catch (...) {
+        _exit(2);
+      }
+      _exit(0);
+    }
+    close(fds[1]);
+    const std::uint64_t kill_after =
+        std::uniform_int_distribution<std::uint64_t>(1, kSets / 2)(rng);
+    std::uint64_t acked = 0;
+    char buf[64];
+    while (acked < kill_after) {
+      const ssize_t n = read(fds[0], buf, 1);
+      if (n <= 0) break;
+      acked += static_cast<std::uint64_t>(n);
+    }
+    kill(pid, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    // Acknowledgements written before the kill and not read yet count too.
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+      acked += static_cast<std::uint64_t>(n);
+    close(fds[0]);
+    ASSERT_GE(acked, kill_after) << "child failed early, status " << status;
+
+    auto s = open_sqlite_store(dir.state());
+    const recovered_state r = s->load();
+    // Every acknowledged set, in order; at most one more (committed, killed before the ack).
+    ASSERT_GE(r.incidents.size(), acked);
+    EXPECT_LE(r.incidents.size(), acked + 1);
+    ASSERT_GE(r.pending.size(), acked);
+    for (std::uint64_t i = 1; i <= acked; ++i) {
+      EXPECT_EQ(r.incidents[i - 1].id, i);
+      EXPECT_EQ(r.pending[i - 1].id, "page-" + std::to_string(i));
+      EXPECT_EQ(r.pending[i - 1].seq, i);
+    }
+    EXPECT_EQ(r.pending.size(), r.incidents.size());
+  }
+}
+
+}  // namespace
+}  // namespace alertrouter::store
