@@ -26,7 +26,7 @@ LISTEN ?= 127.0.0.1:9595
 run: build
 	$(BUILD)/bin/alertrouterctl check-config $(CONFIG)
 	@scripts/run-hint.sh $(LISTEN)
-	exec $(BUILD)/bin/alertrouterd --config $(CONFIG) --listen $(LISTEN)
+	exec $(BUILD)/bin/alertrouterd --config $(CONFIG) --listen $(LISTEN) --state-dir $(BUILD)/state
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -160,7 +160,10 @@ struct auth_config {
 struct delivery_config {
   std::chrono::milliseconds connect_timeout{5000};   // resolve + connect; 100ms..10m
   std::chrono::milliseconds request_timeout{10000};  // send + response header; 100ms..10m
-  int max_attempts = 8;                              // per notification, the first included; 1..100
+  // Attempts per notification, the first included, 1..100; 0 (the default): no limit, retry until
+  // give_up_after. Then the notification is dead-lettered (kept and listed, not delivered).
+  int max_attempts = 0;
+  std::chrono::seconds give_up_after = std::chrono::hours(12);  // from acceptance; 1s..52w
   // Retry delays: random, bounded by initial_backoff after the first failure, doubling after
   // each further one, never above max_backoff. Each 10ms..1h.
   std::chrono::milliseconds initial_backoff{500};
@@ -183,6 +186,12 @@ struct config {
   limits_config limits;
   auth_config auth;
   delivery_config delivery;
+  // Where the durable state lives (incidents, outbox, delivery log): an absolute path; the
+  // daemon's --state-dir overrides it. systemd's StateDirectory=alertrouter gives the default.
+  std::string state_dir = "/var/lib/alertrouter";
+  // How long the store keeps closed incidents and finished (delivered or dead) notifications;
+  // 1h..520w.
+  std::chrono::seconds retention = std::chrono::hours(24 * 7);
 
   // Lookups by name; nullptr when absent. The pointer is valid while this config is alive and
   // its vectors are not modified.

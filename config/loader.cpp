@@ -34,7 +34,8 @@ constexpr std::uintmax_t max_file_bytes = 16u << 20;
 
 constexpr std::array top_keys{"listen"sv,    "timezone"sv,  "ownership"sv, "people"sv,
                               "schedules"sv, "receivers"sv, "projects"sv,  "routes"sv,
-                              "dedup"sv,     "limits"sv,    "auth"sv,      "delivery"sv};
+                              "dedup"sv,     "limits"sv,    "auth"sv,      "delivery"sv,
+                              "state_dir"sv, "retention"sv};
 constexpr std::array ownership_keys{"label"sv, "owned"sv, "owned_regex"sv, "infrastructure"sv};
 constexpr std::array contact_keys{"webhook"sv, "email"sv, "irc"sv};
 constexpr std::array schedule_keys{"timezone"sv, "layers"sv, "overrides"sv};
@@ -47,7 +48,8 @@ constexpr std::array limits_keys{"max_body"sv, "max_connections"sv, "read_timeou
 constexpr std::array auth_keys{"bearer_token_file"sv};
 constexpr std::array delivery_keys{"connect_timeout"sv, "request_timeout"sv,
                                    "max_attempts"sv,    "initial_backoff"sv,
-                                   "max_backoff"sv,     "max_in_flight_per_destination"sv};
+                                   "max_backoff"sv,     "max_in_flight_per_destination"sv,
+                                   "give_up_after"sv};
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -218,6 +220,10 @@ constexpr std::chrono::seconds kMaxServerTimeout = std::chrono::minutes(10);
 constexpr std::chrono::milliseconds kMinDeliveryTimeout = std::chrono::milliseconds(100);
 constexpr std::chrono::milliseconds kMaxDeliveryTimeout = std::chrono::minutes(10);
 constexpr std::uint64_t kMaxAttempts = 100;
+constexpr std::chrono::seconds kMinGiveUpAfter = std::chrono::seconds(1);
+constexpr std::chrono::seconds kMaxGiveUpAfter = std::chrono::weeks(52);
+constexpr std::chrono::seconds kMinStateRetention = std::chrono::hours(1);
+constexpr std::chrono::seconds kMaxStateRetention = std::chrono::weeks(520);
 constexpr std::chrono::milliseconds kMinBackoff = std::chrono::milliseconds(10);
 constexpr std::chrono::milliseconds kMaxBackoff = std::chrono::hours(1);
 constexpr std::uint64_t kMaxInFlightPerDestination = 1000;
@@ -474,6 +480,24 @@ class loader {
         parse_auth(value);
       } else if (key == "delivery") {
         parse_delivery(value);
+      } else if (key == "state_dir") {
+        if (auto s = scalar(value, key)) {
+          if (s->empty() || s->front() != '/') {
+            error(value, "state_dir " + quote(*s) + " must be an absolute path (starting with /)");
+          } else if (s->find('\0') != std::string::npos) {
+            error(value, "state_dir must not contain a NUL character");
+          } else {
+            config_.state_dir = *s;
+          }
+        }
+      } else if (key == "retention") {
+        if (auto d = duration_value(value, key)) {
+          if (*d < kMinStateRetention || *d > kMaxStateRetention) {
+            error(value, "retention must be between 1h and 520w, got " + quote(value.Scalar()));
+          } else {
+            config_.retention = *d;
+          }
+        }
       }
     });
 
@@ -1210,7 +1234,7 @@ class loader {
               (key == "connect_timeout" ? delivery.connect_timeout : delivery.request_timeout) = *d;
             }
           } else if (key == "max_attempts") {
-            if (auto n = integer_value(value, key, what, 1, kMaxAttempts)) {
+            if (auto n = integer_value(value, key, what, 0, kMaxAttempts)) {
               delivery.max_attempts = static_cast<int>(*n);
             }
           } else if (key == "initial_backoff" || key == "max_backoff") {
@@ -1224,6 +1248,14 @@ class loader {
           } else if (key == "max_in_flight_per_destination") {
             if (auto n = integer_value(value, key, what, 1, kMaxInFlightPerDestination)) {
               delivery.max_in_flight_per_destination = static_cast<std::size_t>(*n);
+            }
+          } else if (key == "give_up_after") {
+            if (auto d = duration_value(value, key)) {
+              if (*d < kMinGiveUpAfter || *d > kMaxGiveUpAfter) {
+                error(value, what + " must be between 1s and 52w, got " + quote(value.Scalar()));
+              } else {
+                delivery.give_up_after = *d;
+              }
             }
           }
         },

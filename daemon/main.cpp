@@ -1,18 +1,21 @@
 // alertrouterd: takes Alertmanager webhooks, pages whoever is on call, serves metrics and the
 // operator API. The only place that wires the daemon's parts together.
 //
-//   alertrouterd --config FILE [--listen HOST:PORT] [--log-level LEVEL]
+//   alertrouterd --config FILE [--listen HOST:PORT] [--state-dir DIR] [--log-level LEVEL]
 //
-// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the configuration does not load
-// or the listen address cannot be bound, 2 for a usage error.
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the configuration does not load,
+// the state store cannot be opened or the listen address cannot be bound, 2 for a usage error.
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <filesystem>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -21,10 +24,13 @@
 
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/outbox.h"
 #include "daemon/service.h"
 #include "daemon/systemd_notifier.h"
 #include "daemon/webhook_sender.h"
 #include "routing/incident.h"
+#include "store/group_commit.h"
+#include "store/state_store.h"
 
 #ifndef ALERTROUTER_VERSION
 #define ALERTROUTER_VERSION "unknown"
@@ -38,6 +44,48 @@ using daemon::http_response;
 
 // How long SIGTERM waits for requests being answered and deliveries in flight.
 constexpr std::chrono::seconds kShutdownGrace{10};
+// How often closed incidents and finished notifications older than `retention` are pruned.
+constexpr std::chrono::minutes kPruneInterval{10};
+
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// The outbox's progress goes to the store through the committer's queue (never blocking).
+class store_journal final : public daemon::outbox_journal {
+ public:
+  explicit store_journal(store::group_committer& c) : committer_(c) {}
+  void attempted(const std::string& id, std::uint32_t attempts, std::int64_t next_attempt_ms,
+                 std::string_view last_error) override {
+    committer_.record_attempt(id, attempts, next_attempt_ms, last_error);
+  }
+  void delivered(const std::string& id, std::uint32_t attempts, std::int64_t at_ms) override {
+    committer_.mark_delivered(id, attempts, at_ms);
+  }
+  void dead(const std::string& id, std::uint32_t attempts, std::int64_t at_ms,
+            std::string_view last_error) override {
+    committer_.mark_dead(id, attempts, at_ms, last_error);
+  }
+
+ private:
+  store::group_committer& committer_;
+};
+
+daemon::outbox_entry to_entry(store::outbox_message m) {
+  daemon::outbox_entry e;
+  e.req.id = std::move(m.id);
+  e.req.url = std::move(m.url);
+  e.req.body = std::move(m.body);
+  e.req.channel = std::move(m.channel);
+  e.req.kind = m.kind;
+  e.created_ms = m.created_ms;
+  e.attempts = m.attempts;
+  e.next_attempt_ms = m.next_attempt_ms;
+  e.last_error = std::move(m.last_error);
+  e.dead = m.state == store::message_state::dead;
+  e.finished_ms = m.finished_ms;
+  return e;
+}
 
 void log_line(daemon::log_level level, std::string_view message) {
   switch (level) {
@@ -70,7 +118,7 @@ void route(daemon::http_server& server, daemon::metrics& stats, std::string path
 }
 
 int run(const std::string& config_path, const std::string& listen_flag,
-        daemon::log_level min_level) {
+        const std::string& state_dir_flag, daemon::log_level min_level) {
   auto loaded = daemon::load_config(config_path);
   if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
     for (const std::string& e : *errors)
@@ -101,19 +149,60 @@ int run(const std::string& config_path, const std::string& listen_flag,
 
   routing::memory_incident_table incidents(cfg.dedup.retention, cfg.dedup.max_incidents);
 
-  daemon::webhook_sender_options delivery_options;
-  delivery_options.connect_timeout = cfg.delivery.connect_timeout;
-  delivery_options.request_timeout = cfg.delivery.request_timeout;
-  delivery_options.max_attempts = static_cast<unsigned>(cfg.delivery.max_attempts);
-  delivery_options.backoff_initial = cfg.delivery.initial_backoff;
-  delivery_options.backoff_cap = cfg.delivery.max_backoff;
-  delivery_options.max_in_flight_per_destination = cfg.delivery.max_in_flight_per_destination;
-  // Webhooks are refused (503) at limits.max_pending_notifications; one body's notifications may
-  // go past it, and the sender must take them all rather than drop what was answered 200.
-  delivery_options.max_pending = cfg.limits.max_pending_notifications * 2 + 100000;
-  delivery_options.user_agent = std::string("alertrouter/") + ALERTROUTER_VERSION;
+  // The durable state: opened and read before anything listens, so a store that cannot be
+  // used stops the start with a clear error instead of accepting what it cannot keep.
+  const std::string state_dir = state_dir_flag.empty() ? cfg.state_dir : state_dir_flag;
+  std::unique_ptr<store::state_store> db;
+  store::recovered_state recovered;
+  std::vector<store::outbox_message> dead_listed;
+  try {
+    db = store::open_sqlite_store(state_dir);
+    recovered = db->load();
+    for (store::outbox_message& m : db->list_outbox(1000)) {
+      if (m.state == store::message_state::dead) dead_listed.push_back(std::move(m));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("msg=\"cannot open the state store\" state_dir=\"{}\" error=\"{}\"", state_dir,
+                  e.what());
+    return 1;
+  }
+  incidents.reserve_ids(recovered.next_incident_id);
+  for (routing::incident& inc : recovered.incidents) incidents.restore(std::move(inc));
+  recovered.incidents.clear();
+  spdlog::info("msg=\"state recovered\" state_dir=\"{}\" incidents={} open={} pending={}",
+               state_dir, incidents.size(), incidents.open_count(), recovered.pending.size());
 
-  // The sender reports to the service, which is built after it: forward through a pointer.
+  daemon::service* svc_ptr = nullptr;  // set once the service exists; commits start after that
+  store::group_committer::options commit_options;
+  commit_options.hold_after_failure = true;  // see durable_state
+  commit_options.on_commit = [&stats](std::size_t sets, std::chrono::nanoseconds took) {
+    stats.state_commit(sets, took);
+  };
+  commit_options.on_error = [](std::string_view what, std::exception_ptr error) {
+    std::string why = "unknown";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    spdlog::error("msg=\"state store write failed\" what={} error=\"{}\"", what, why);
+  };
+  store::group_committer committer(
+      std::move(db),
+      [&io, &svc_ptr](std::uint64_t ticket, std::exception_ptr error) {
+        boost::asio::post(io, [&svc_ptr, ticket, error] { svc_ptr->committed(ticket, error); });
+      },
+      commit_options);
+  store_journal journal(committer);
+
+  daemon::outbox_options box_options;
+  box_options.initial_backoff = cfg.delivery.initial_backoff;
+  box_options.max_backoff = cfg.delivery.max_backoff;
+  box_options.give_up_after = cfg.delivery.give_up_after;
+  box_options.max_attempts = static_cast<std::uint32_t>(cfg.delivery.max_attempts);
+
+  // The outbox reports to the service, which is built after it: forward through a pointer.
   struct forwarding_observer final : daemon::delivery_observer {
     daemon::delivery_observer* target = nullptr;
     void on_attempt(const daemon::delivery_request& r, unsigned n) override {
@@ -128,13 +217,92 @@ int run(const std::string& config_path, const std::string& listen_flag,
       target->on_done(r, res, n, latency, detail);
     }
   } forward;
-  daemon::webhook_sender sender(io, delivery_options, &forward, [](std::string_view m) {
+  daemon::outbox box(io, journal, box_options, forward);
+
+  daemon::webhook_sender_options delivery_options;
+  delivery_options.connect_timeout = cfg.delivery.connect_timeout;
+  delivery_options.request_timeout = cfg.delivery.request_timeout;
+  delivery_options.max_attempts = 1;  // the outbox retries, durably
+  delivery_options.max_in_flight_per_destination = cfg.delivery.max_in_flight_per_destination;
+  // The outbox sends one notification per URL at a time; this bound is never the one that bites.
+  delivery_options.max_pending = cfg.limits.max_pending_notifications * 2 + 100000;
+  delivery_options.user_agent = std::string("alertrouter/") + ALERTROUTER_VERSION;
+  daemon::webhook_sender sender(io, delivery_options, &box, [](std::string_view m) {
     spdlog::warn("msg=\"delivery\" detail=\"{}\"", m);
   });
+  for (store::outbox_message& m : dead_listed) box.remember_dead(to_entry(std::move(m)));
+  for (store::outbox_message& m : recovered.pending) box.resume(to_entry(std::move(m)));
+  recovered.pending.clear();
+  box.set_transport(sender);
 
-  daemon::service svc(config_path, std::move(initial), incidents, stats, sender, log_line);
+  daemon::service svc(config_path, std::move(initial), incidents, stats, box, log_line);
   svc.set_log_level(min_level);
   forward.target = &svc;
+  svc_ptr = &svc;
+  boost::asio::steady_timer store_retry(io);
+  svc.enable_durability(daemon::durable_state{
+      &committer, [&io](std::function<void()> task) { boost::asio::post(io, std::move(task)); },
+      [&store_retry](std::function<void()> task) {
+        store_retry.expires_after(std::chrono::seconds(1));
+        store_retry.async_wait([task = std::move(task)](const boost::system::error_code& ec) {
+          if (!ec) task();
+        });
+      }});
+
+  // State metrics, read at each scrape.
+  const std::filesystem::path db_file = store::sqlite_store_file(state_dir);
+  stats.add_scrape_value(daemon::metrics::value_type::gauge, "alertrouter_outbox_pending",
+                         "Notifications accepted and not yet delivered or dead-lettered.",
+                         [&box] { return static_cast<double>(box.pending()); });
+  stats.add_scrape_value(daemon::metrics::value_type::gauge, "alertrouter_outbox_dead",
+                         "Dead-lettered notifications (kept for `retention`, listed at "
+                         "/api/v1/outbox), counting those recovered at start.",
+                         [&box] { return static_cast<double>(box.dead_count()); });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::gauge, "alertrouter_outbox_oldest_pending_age_seconds",
+      "Age of the oldest pending notification; 0 when none is pending.", [&box] {
+        const auto oldest = box.oldest_pending_ms();
+        if (!oldest) return 0.0;
+        return static_cast<double>(unix_ms(std::chrono::system_clock::now()) - *oldest) / 1000.0;
+      });
+  stats.add_scrape_value(daemon::metrics::value_type::gauge, "alertrouter_state_store_bytes",
+                         "Size of the state store: the database file and its write-ahead log.",
+                         [db_file] {
+                           std::error_code ec;
+                           double total = 0;
+                           for (const auto& f : {db_file, std::filesystem::path(
+                                                              db_file.string() + "-wal")}) {
+                             const auto n = std::filesystem::file_size(f, ec);
+                             if (!ec) total += static_cast<double>(n);
+                           }
+                           return total;
+                         });
+  stats.add_scrape_value(daemon::metrics::value_type::counter,
+                         "alertrouter_state_commit_failures_total",
+                         "State store transactions that failed (webhooks answered 503).",
+                         [&committer] {
+                           return static_cast<double>(committer.stats().failed_commits);
+                         });
+
+  // Pruning: closed incidents and finished notifications older than `retention`.
+  const auto retention = cfg.retention;
+  boost::asio::steady_timer prune_timer(io);
+  std::function<void()> schedule_prune = [&] {
+    prune_timer.expires_after(kPruneInterval);
+    prune_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      const std::int64_t before = unix_ms(std::chrono::system_clock::now() - retention);
+      committer.run([before](store::state_store& st) {
+        const store::prune_result r = st.prune(before);
+        if (r.incidents + r.delivered + r.dead > 0) {
+          spdlog::info("msg=\"state pruned\" incidents={} delivered={} dead={}", r.incidents,
+                       r.delivered, r.dead);
+        }
+      });
+      schedule_prune();
+    });
+  };
+  schedule_prune();
   stats.config_reloaded(true, std::chrono::system_clock::now());
   stats.set_http_stats_source([&server] { return server.stats(); });
   server.set_refusal_observer([&stats](std::string_view path, unsigned status) {
@@ -143,8 +311,21 @@ int run(const std::string& config_path, const std::string& listen_flag,
     }
   });
 
-  route(server, stats, "/webhook/alertmanager", {"POST"},
-        [&svc](http_request& r) { return svc.webhook(r); });
+  {
+    daemon::http_handler_metrics timer = stats.register_handler("/webhook/alertmanager");
+    server.handle_async("/webhook/alertmanager", {"POST"},
+                        [&svc, timer](http_request& r, daemon::http_responder respond) {
+                          const auto start = std::chrono::steady_clock::now();
+                          auto shared = std::make_shared<daemon::http_responder>(std::move(respond));
+                          svc.webhook(r, [shared, timer, start](http_response res) {
+                            timer.observe(std::chrono::steady_clock::now() - start);
+                            shared->send(std::move(res));
+                          });
+                        });
+  }
+  route(server, stats, "/api/v1/outbox", {"GET"}, [&box](http_request& r) {
+    return daemon::outbox_page(box, r);
+  });
   route(server, stats, "/metrics", {"GET"},
         [&svc](http_request& r) { return svc.metrics_page(r); });
   route(server, stats, "/api/v1/oncall", {"GET"},
@@ -204,7 +385,9 @@ int run(const std::string& config_path, const std::string& listen_flag,
           if (--*remaining == 0) io.stop();
         };
         server.stop(kShutdownGrace, done);
-        sender.stop(kShutdownGrace, done);
+        box.stop(kShutdownGrace, done);
+        prune_timer.cancel();
+        store_retry.cancel();
         signals.cancel();
       };
   signals.async_wait(on_signal);
@@ -212,8 +395,11 @@ int run(const std::string& config_path, const std::string& listen_flag,
   notifier.start_watchdog();
   notifier.ready();
   io.run();
-  spdlog::info("msg=\"stopped\" delivered={} pending_dropped={}", sender.stats().delivered,
-               sender.stats().dropped);
+  // Delivery progress still queued is written before exit; what is not delivered stays pending
+  // in the store for the next start.
+  committer.stop();
+  spdlog::info("msg=\"stopped\" delivered={} pending={} (kept in {})", sender.stats().delivered,
+               box.pending(), state_dir);
   return 0;
 }
 
@@ -223,9 +409,12 @@ int main(int argc, char** argv) {
   CLI::App app{"alertrouterd: routes Alertmanager alerts to whoever is on call"};
   std::string config_path;
   std::string listen;
+  std::string state_dir;
   std::string level = "info";
   app.add_option("--config", config_path, "configuration file (YAML)")->required();
   app.add_option("--listen", listen, "HOST:PORT to listen on, overriding the config's `listen`");
+  app.add_option("--state-dir", state_dir,
+                 "directory of the durable state, overriding the config's `state_dir`");
   app.add_option("--log-level", level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   app.set_version_flag("--version", ALERTROUTER_VERSION);
@@ -251,7 +440,7 @@ int main(int argc, char** argv) {
                                         : level == "info" ? daemon::log_level::info
                                         : level == "warn" ? daemon::log_level::warn
                                                           : daemon::log_level::error;
-    return run(config_path, listen, min_level);
+    return run(config_path, listen, state_dir, min_level);
   } catch (const std::exception& e) {
     spdlog::critical("msg=\"fatal\" error=\"{}\"", e.what());
     return 1;

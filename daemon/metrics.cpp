@@ -311,6 +311,16 @@ metrics::metrics(std::string_view version)
                                 "Time from receiving the webhook to the notification's delivery.");
   channel("webhook");
 
+  state_commits_ = counter("alertrouter_state_commits_total",
+                           "State store transactions committed (each one fsync).");
+  state_sets_ = counter("alertrouter_state_committed_webhooks_total",
+                        "Webhook bodies whose changes were committed to the state store.");
+  state_commit_duration_ =
+      &histograms("alertrouter_state_commit_duration_seconds",
+                  "Time to commit one state store transaction, fsync included.")
+           .Add({}, Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+
   reload_successful_ = &gauges("alertrouter_config_last_reload_successful",
                                "1 if the last configuration (re)load succeeded, else 0.")
                             .Add({});
@@ -465,6 +475,12 @@ void metrics::delivery_latency(std::string_view ch, std::chrono::nanoseconds ela
 }
 
 // --- configuration ------------------------------------------------------------------------------
+
+void metrics::state_commit(std::size_t sets, std::chrono::nanoseconds took) {
+  state_commits_->Increment();
+  state_sets_->Increment(static_cast<double>(sets));
+  state_commit_duration_->Observe(std::chrono::duration<double>(took).count());
+}
 
 void metrics::config_reloaded(bool success, std::chrono::system_clock::time_point at) {
   if (success) {

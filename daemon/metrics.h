@@ -162,6 +162,12 @@ class metrics {
   // Time from receiving the webhook to the receiver's acceptance of the notification.
   void delivery_latency(std::string_view channel, std::chrono::nanoseconds elapsed);
 
+  // --- state store ------------------------------------------------------------------------------
+  // One state store transaction committed `sets` webhook bodies' changes in `took` (fsync
+  // included). The one method that may be called from another thread (the store's writer):
+  // it touches only prometheus-cpp's thread-safe series.
+  void state_commit(std::size_t sets, std::chrono::nanoseconds took);
+
   // --- configuration ----------------------------------------------------------------------------
   // A (re)load finished at `at`. Call it for the initial load too. Success sets
   // last_reload_successful to 1 and the success timestamp to `at`; failure sets the former to 0
@@ -234,6 +240,10 @@ class metrics {
   prometheus::Family<prometheus::Counter>* retries_family_ = nullptr;
   prometheus::Family<prometheus::Histogram>* latency_family_ = nullptr;
   std::map<std::string, std::unique_ptr<channel_series>, std::less<>> channels_;
+
+  prometheus::Counter* state_commits_ = nullptr;
+  prometheus::Counter* state_sets_ = nullptr;
+  prometheus::Histogram* state_commit_duration_ = nullptr;
 
   prometheus::Gauge* reload_successful_ = nullptr;
   prometheus::Gauge* reload_timestamp_ = nullptr;

@@ -9,10 +9,12 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 
 #include "config/loader.h"
 #include "daemon/notification_json.h"
+#include "daemon/webhook_sender.h"
 #include "routing/planner.h"
 #include "routing/schedule.h"
 #include "routing/time.h"
@@ -109,7 +111,7 @@ query_value query_param(std::string_view query, std::string_view name) {
 
 // A log field value in double quotes, with quotes and backslashes escaped and control characters
 // shown as spaces, so that one event stays one parseable line.
-std::string quoted(std::string_view v) {
+std::string kv_quoted(std::string_view v) {
   std::string out = "\"";
   for (const char c : v) {
     if (c == '"' || c == '\\') out += '\\';
@@ -243,37 +245,61 @@ bool service::authorized(const http_request& req) const {
 }
 
 http_response service::webhook(http_request& req) {
+  std::optional<http_response> answer;
+  webhook(req, [&answer](http_response r) { answer = std::move(r); });
+  if (!answer) {
+    throw std::logic_error("service::webhook answers after a commit: use the responder overload");
+  }
+  return std::move(*answer);
+}
+
+void service::enable_durability(durable_state d) { durable_ = std::move(d); }
+
+void service::webhook(http_request& req, std::function<void(http_response)> respond) {
   const auto received_at = std::chrono::steady_clock::now();
   if (!authorized(req)) {
     stats_.webhook_received(webhook_result::unauthorized);
     log_(log_level::warn, "msg=\"webhook refused\" reason=unauthorized remote=" + req.remote);
     http_response r = error_response(401, "missing or wrong bearer token");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
+    return respond(std::move(r));
   }
-  if (shutting_down_ || out_.pending() >= max_pending_) {
+  const char* refusal = nullptr;
+  std::string detail;
+  if (shutting_down_) {
+    refusal = "shutting_down";
+    detail = "shutting down";
+  } else if (durable_.committer != nullptr && !store_error_.empty()) {
+    // A commit failed: nothing more is accepted until the table is rebuilt from the store.
+    refusal = "state_store";
+    detail = "state store unavailable: " + store_error_;
+  } else if (out_.pending() >= max_pending_) {
+    refusal = "delivery_backlog";
+    detail = "delivery backlog full (" + std::to_string(out_.pending()) +
+             " notifications pending); retry later";
+  }
+  if (refusal != nullptr) {
     stats_.webhook_received(webhook_result::unavailable);
-    log_(log_level::warn, std::string("msg=\"webhook refused\" reason=") +
-                              (shutting_down_ ? "shutting_down" : "delivery_backlog") +
+    log_(log_level::warn, std::string("msg=\"webhook refused\" reason=") + refusal +
                               " pending=" + std::to_string(out_.pending()) +
-                              " remote=" + req.remote);
-    http_response r = error_response(
-        503, shutting_down_ ? "shutting down" : "delivery backlog full; retry later");
+                              " remote=" + req.remote + " detail=" + kv_quoted(detail));
+    http_response r = error_response(503, detail);
     r.headers.emplace_back("Retry-After", "5");
-    return r;
+    return respond(std::move(r));
   }
 
   // The table in use for this body, kept alive even if a reload swaps it meanwhile.
   const std::shared_ptr<const routing::routing_table> table = current_.table;
+  const auto now = clock_();
   auto routed = routing::route_webhook(req.body, *table, incidents_,
-                                       std::chrono::floor<std::chrono::microseconds>(clock_()));
+                                       std::chrono::floor<std::chrono::microseconds>(now));
   if (auto* err = std::get_if<routing::decode_error>(&routed)) {
     stats_.webhook_received(webhook_result::bad_request);
     const std::string message = err->to_string();
     log_(log_level::warn, "msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
                               " bytes=" + std::to_string(req.body.size()) +
-                              " error=" + quoted(message));
-    return error_response(400, message);
+                              " error=" + kv_quoted(message));
+    return respond(error_response(400, message));
   }
   routing::routed_webhook& r = std::get<routing::routed_webhook>(routed);
   const routing::plan& p = r.result;
@@ -298,12 +324,16 @@ http_response service::webhook(http_request& req) {
          "msg=\"schedule target refused for a user project\" schedule=" + b.schedule +
              " route=" + b.route + " fingerprint=" + routing::to_hex(b.fp));
   }
-  for (const routing::notification& n : p.notifications) deliver(n, r.hook, received_at);
+  std::vector<delivery_request> requests;
+  requests.reserve(p.notifications.size());
+  for (const routing::notification& n : p.notifications) {
+    if (auto req_out = render(n, r.hook, received_at)) requests.push_back(std::move(*req_out));
+  }
 
   const log_level summary_level =
       p.counts.opened + p.counts.closed > 0 ? log_level::info : log_level::debug;
   if (summary_level >= min_level_) {
-    log_(summary_level, "msg=\"webhook\" group_key=" + quoted(r.hook.group_key) +
+    log_(summary_level, "msg=\"webhook\" group_key=" + kv_quoted(r.hook.group_key) +
                             " received=" + std::to_string(p.counts.received) +
                             " new=" + std::to_string(p.counts.opened) +
                             " duplicates=" + std::to_string(p.counts.duplicates) +
@@ -328,11 +358,129 @@ http_response service::webhook(http_request& req) {
   ok.body += ",\"notifications\":";
   ok.body += std::to_string(p.notifications.size());
   ok.body += "}\n";
-  return ok;
+
+  if (durable_.committer == nullptr) {
+    for (delivery_request& d : requests) out_.submit(std::move(d));
+    return respond(std::move(ok));
+  }
+
+  // Durable: the body's effects (the incidents it changed and its notifications) are committed
+  // before the 200, and the notifications go to the outbox only once they are on disk.
+  store::change_set set;
+  for (std::size_t i = 0; i < r.hook.alerts.size(); ++i) {
+    const routing::observation o = p.observations[i];
+    if (o != routing::observation::opened && o != routing::observation::reopened &&
+        o != routing::observation::closed) {
+      continue;
+    }
+    const routing::incident* inc = incidents_.find(r.hook.alerts[i].fp);
+    if (inc == nullptr) continue;  // evicted by a later alert of the same body
+    const bool seen = std::any_of(set.incidents.begin(), set.incidents.end(),
+                                  [&](const routing::incident& x) { return x.fp == inc->fp; });
+    if (!seen) set.incidents.push_back(*inc);
+  }
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  for (const delivery_request& d : requests) {
+    store::outbox_message m;
+    m.id = d.id;
+    m.destination = d.url;
+    m.url = d.url;
+    m.channel = d.channel;
+    m.kind = d.kind;
+    m.body = d.body;
+    m.created_ms = now_ms;
+    m.next_attempt_ms = now_ms;
+    set.messages.push_back(std::move(m));
+  }
+  if (set.incidents.empty() && set.messages.empty()) {
+    // Nothing to write (repeats, the common case): answer once whatever was accepted before
+    // this body is durable, since this answer may rest on it (a duplicate of an incident whose
+    // commit is still running). No commit in flight: answer now.
+    if (commits_.empty()) return respond(std::move(ok));
+    commits_.back().waiters.emplace_back(std::move(respond), std::move(ok));
+    return;
+  }
+  const std::uint64_t ticket = durable_.committer->enqueue(std::move(set));
+  pending_commit c;
+  c.ticket = ticket;
+  c.requests = std::move(requests);
+  c.waiters.emplace_back(std::move(respond), std::move(ok));
+  commits_.push_back(std::move(c));
 }
 
-void service::deliver(const routing::notification& n, const routing::webhook& hook,
-                      std::chrono::steady_clock::time_point received_at) {
+void service::committed(std::uint64_t ticket, std::exception_ptr error) {
+  if (commits_.empty() || commits_.front().ticket != ticket) {
+    log_(log_level::error, "msg=\"commit result for an unknown ticket\" ticket=" +
+                               std::to_string(ticket));
+    return;
+  }
+  pending_commit c = std::move(commits_.front());
+  commits_.pop_front();
+  if (!error) {
+    for (delivery_request& d : c.requests) out_.submit(std::move(d));
+    for (auto& [respond, ok] : c.waiters) respond(std::move(ok));
+    return;
+  }
+  std::string why = "unknown error";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    why = e.what();
+  } catch (...) {
+  }
+  stats_.webhook_received(webhook_result::unavailable);
+  log_(log_level::error, "msg=\"state store commit failed; answering 503\" ticket=" +
+                             std::to_string(ticket) + " error=" + kv_quoted(why));
+  for (auto& [respond, ok] : c.waiters) {
+    (void)ok;
+    http_response r = error_response(503, "state store unavailable: " + why);
+    r.headers.emplace_back("Retry-After", "5");
+    respond(std::move(r));
+  }
+  // The table already holds this body's changes, which are not on disk: refuse everything
+  // until it is rebuilt from the store, which holds exactly what was answered 200.
+  if (store_error_.empty()) {
+    store_error_ = why;
+    rebuild_from_store();
+  }
+}
+
+void service::rebuild_from_store() {
+  auto post = durable_.post;
+  durable_.committer->run([this, post](store::state_store& st) {
+    std::shared_ptr<store::recovered_state> state;
+    std::string error;
+    try {
+      state = std::make_shared<store::recovered_state>(st.load());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    post([this, state, error] {
+      if (!state) {
+        log_(log_level::error, "msg=\"state store unreadable; retrying\" error=" + kv_quoted(error));
+        if (durable_.retry_later) {
+          durable_.retry_later([this] { rebuild_from_store(); });
+        }
+        return;
+      }
+      // Commits still in flight were computed against the table being replaced; they finish
+      // (and answer) on their own. The rebuilt table is the store's truth.
+      incidents_.clear();
+      for (routing::incident& inc : state->incidents) incidents_.restore(std::move(inc));
+      stats_.set_incidents_open(incidents_.open_count());
+      log_(log_level::warn, "msg=\"incident table rebuilt from the state store; accepting "
+                            "webhooks again\" incidents=" +
+                                std::to_string(incidents_.size()));
+      store_error_.clear();
+      durable_.committer->resume();
+    });
+  });
+}
+
+std::optional<delivery_request> service::render(const routing::notification& n,
+                                                const routing::webhook& hook,
+                                                std::chrono::steady_clock::time_point received_at) {
   const std::string id = make_notification_id(n);
   const std::string target = describe(n.target);
   if (n.reach.webhook.empty() && n.reach.email.empty() && n.reach.irc.empty()) {
@@ -340,7 +488,7 @@ void service::deliver(const routing::notification& n, const routing::webhook& ho
     stats_.no_contact(n.target.type);
     log_(log_level::warn, "msg=\"no contact\" kind=" + std::string(routing::to_string(n.kind)) +
                               " id=" + id + " target=" + target);
-    return;
+    return std::nullopt;
   }
   if (n.reach.webhook.empty()) {
     // Email and IRC are not delivered yet: say so loudly rather than lose the page quietly.
@@ -349,7 +497,7 @@ void service::deliver(const routing::notification& n, const routing::webhook& ho
     log_(log_level::error, std::string("msg=\"notification dropped\" reason=\"channel not "
                                        "supported yet\" channel=") +
                                std::string(channel) + " id=" + id + " target=" + target);
-    return;
+    return std::nullopt;
   }
   notification_context ctx;
   ctx.id = id;
@@ -367,7 +515,7 @@ void service::deliver(const routing::notification& n, const routing::webhook& ho
                             " id=" + id + " target=" + target +
                             " route=" + (n.routes.empty() ? std::string() : n.routes.front()) +
                             " incidents=" + std::to_string(n.incident_ids.size()));
-  out_.submit(std::move(req));
+  return req;
 }
 
 void service::on_attempt(const delivery_request& req, unsigned attempt_no) {
@@ -380,7 +528,7 @@ void service::on_retry(const delivery_request& req, unsigned attempt_no, std::st
   stats_.delivery_retry(req.channel);
   // The sender has logged the retry at warn already.
   log_(log_level::debug, "msg=\"delivery retry\" id=" + req.id + " url=" + req.url + " attempt=" +
-                             std::to_string(attempt_no) + " reason=" + quoted(reason) +
+                             std::to_string(attempt_no) + " reason=" + kv_quoted(reason) +
                              " delay_ms=" + std::to_string(delay.count()));
 }
 
@@ -396,7 +544,7 @@ void service::on_done(const delivery_request& req, delivery_result result, unsig
   }
   log_(log_level::error, "msg=\"delivery failed\" result=" + std::string(to_string(result)) +
                              " id=" + req.id + " url=" + req.url +
-                             " attempts=" + std::to_string(attempts) + " detail=" + quoted(detail));
+                             " attempts=" + std::to_string(attempts) + " detail=" + kv_quoted(detail));
 }
 
 http_response service::oncall(http_request& req) {
@@ -496,6 +644,51 @@ http_response service::ready(http_request& req) {
   return r;
 }
 
+http_response outbox_page(const outbox& box, http_request& req) {
+  std::size_t limit = 100;
+  if (const query_value text = query_param(req.query, "limit"); text.present) {
+    unsigned n = 0;
+    const auto [end, ec] =
+        std::from_chars(text.value.data(), text.value.data() + text.value.size(), n);
+    if (!text.valid || ec != std::errc() || end != text.value.data() + text.value.size() ||
+        n < 1 || n > 1000) {
+      return error_response(400, "limit: expected an integer from 1 to 1000");
+    }
+    limit = n;
+  }
+  const auto ms_time = [](std::int64_t ms) -> json::value {
+    if (ms <= 0) return nullptr;
+    return json::value(routing::format_rfc3339(
+        routing::sys_seconds(std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::milliseconds(ms)))));
+  };
+  json::array list;
+  for (const outbox_entry& e : box.list(limit)) {
+    const http_url_result url = parse_http_url(e.req.url);
+    const std::string where =
+        url.url ? url.url->host_header + (url.url->host_header.find(':') == std::string::npos &&
+                                                  url.url->port == 80
+                                              ? ":80"
+                                              : "")
+                : std::string("(unusable URL)");
+    list.push_back(json::object{
+        {"id", e.req.id},
+        {"kind", routing::to_string(e.req.kind)},
+        {"state", e.dead ? "dead" : "pending"},
+        {"channel", e.req.channel},
+        {"destination", where},
+        {"created_at", ms_time(e.created_ms)},
+        {"attempts", e.attempts},
+        {"next_attempt_at", e.dead ? json::value(nullptr) : ms_time(e.next_attempt_ms)},
+        {"finished_at", e.dead ? ms_time(e.finished_ms) : json::value(nullptr)},
+        {"last_error", e.last_error},
+    });
+  }
+  return json_response(200, json::object{{"pending", box.pending()},
+                                         {"dead", box.dead_count()},
+                                         {"notifications", std::move(list)}});
+}
+
 reload_outcome service::reload() {
   auto loaded = load_config(config_path_);
   const auto now = clock_();
@@ -503,7 +696,7 @@ reload_outcome service::reload() {
     stats_.config_reloaded(false, now);
     for (const std::string& e : *errors) {
       log_(log_level::error,
-           "msg=\"reload refused; keeping the running configuration\" error=" + quoted(e));
+           "msg=\"reload refused; keeping the running configuration\" error=" + kv_quoted(e));
     }
     return {false, std::move(*errors)};
   }
@@ -523,12 +716,14 @@ reload_outcome service::reload() {
       old_cfg.delivery.initial_backoff != new_cfg.delivery.initial_backoff ||
       old_cfg.delivery.max_backoff != new_cfg.delivery.max_backoff ||
       old_cfg.delivery.max_in_flight_per_destination !=
-          new_cfg.delivery.max_in_flight_per_destination) {
+          new_cfg.delivery.max_in_flight_per_destination ||
+      old_cfg.delivery.give_up_after != new_cfg.delivery.give_up_after ||
+      old_cfg.state_dir != new_cfg.state_dir || old_cfg.retention != new_cfg.retention) {
     // main.cpp sized the server, the incident table and the sender from the first
     // configuration; they keep those settings until a restart.
     log_(log_level::warn,
-         "msg=\"reload: listen, limits, dedup and delivery settings take effect only after a "
-         "restart\"");
+         "msg=\"reload: listen, limits, dedup, delivery, state_dir and retention settings take "
+         "effect only after a restart\"");
   }
   current_ = std::move(next);
   std::vector<std::string> names;

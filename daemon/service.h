@@ -8,7 +8,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,8 +21,10 @@
 #include "daemon/delivery.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/outbox.h"
 #include "routing/incident.h"
 #include "routing/routing_table.h"
+#include "store/group_commit.h"
 
 namespace alertrouter::daemon {
 
@@ -42,6 +47,17 @@ using log_sink = std::function<void(log_level, std::string_view message)>;
 struct reload_outcome {
   bool ok = false;
   std::vector<std::string> errors;  // when !ok: why the new configuration was refused
+};
+
+// What the service needs to make webhooks durable (see service::enable_durability).
+struct durable_state {
+  // Commits change sets; its done callback must call service::committed on the io thread. Made
+  // with options::hold_after_failure: the service resumes it once the table is rebuilt.
+  store::group_committer* committer = nullptr;
+  // Runs a task on the io thread (from the committer's worker).
+  std::function<void(std::function<void()>)> post;
+  // Runs a task on the io thread after a pause (a retry); optional.
+  std::function<void(std::function<void()>)> retry_later;
 };
 
 // Threading: single-threaded. Every member runs on the io thread (HTTP handlers, signal
@@ -71,7 +87,20 @@ class service final : public delivery_observer {
   // configuration the service started with) queued. A refused body changes nothing.
   // A notification whose target has no contact at all is counted as no_contact; one with only
   // e-mail or IRC contacts is counted as dropped (those channels are not delivered yet).
+  //
+  // Durable mode (enable_durability): the answer waits until the body's changes (the incidents
+  // it opened or closed, its notifications) are committed to the state store, and its
+  // notifications reach `out` (the outbox) only then. A body with nothing to write waits for
+  // the commits already in flight, if any. A failed commit answers 503 (Retry-After), and every
+  // webhook gets 503 until the incident table has been rebuilt from the store.
+  void webhook(http_request& req, std::function<void(http_response)> respond);
+  // The same for the in-memory mode, answering at once. Throws std::logic_error in durable mode.
   http_response webhook(http_request& req);
+
+  // Turns on durable mode. Call before the first webhook.
+  void enable_durability(durable_state d);
+  // The outcome of commit `ticket` (from the committer's done callback, on the io thread).
+  void committed(std::uint64_t ticket, std::exception_ptr error);
 
   // GET /api/v1/oncall[?at=RFC3339]: per schedule who is on call at `at` (default now). `at` is
   // form-urlencoded (an offset's '+' as %2B); 400 when it is not a well-encoded RFC 3339 time.
@@ -110,8 +139,19 @@ class service final : public delivery_observer {
 
  private:
   bool authorized(const http_request& req) const;
-  void deliver(const routing::notification& n, const routing::webhook& hook,
-               std::chrono::steady_clock::time_point received_at);
+  // The delivery request for `n`, or nullopt (counted and logged) when it has no webhook.
+  std::optional<delivery_request> render(const routing::notification& n,
+                                         const routing::webhook& hook,
+                                         std::chrono::steady_clock::time_point received_at);
+  void rebuild_from_store();
+
+  // One committed-or-not change set and everything waiting for it.
+  struct pending_commit {
+    std::uint64_t ticket = 0;
+    std::vector<delivery_request> requests;  // to the outbox once durable
+    // Answers to give: this body's, then those of bodies with nothing to write that came after.
+    std::vector<std::pair<std::function<void(http_response)>, http_response>> waiters;
+  };
 
   const std::string config_path_;
   loaded_config current_;
@@ -124,8 +164,16 @@ class service final : public delivery_observer {
   // effect at a restart).
   const std::size_t max_pending_;
   bool shutting_down_ = false;
+  durable_state durable_;
+  std::deque<pending_commit> commits_;  // in ticket order
+  std::string store_error_;             // non-empty: a commit failed, rebuilding
   log_level min_level_ = log_level::debug;
 };
+
+// GET /api/v1/outbox[?limit=N]: pending notifications (oldest first) and then the most recent
+// dead-lettered ones, at most N (default 100, at most 1000), with their attempts and last error.
+// Destinations are shown as host:port: a webhook URL's path often carries a secret.
+http_response outbox_page(const outbox& box, http_request& req);
 
 // Parses "HOST:PORT" / "[V6]:PORT" as `listen` takes it. False when malformed.
 bool split_listen(std::string_view listen, std::string& host, std::uint16_t& port);

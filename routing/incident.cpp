@@ -209,6 +209,10 @@ void memory_incident_table::restore(incident inc) {
   }
 }
 
+void memory_incident_table::reserve_ids(std::uint64_t next) {
+  state_->next_id = std::max(state_->next_id, next);
+}
+
 void memory_incident_table::clear() {
   state& s = *state_;
   s.open_order.clear();

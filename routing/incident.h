@@ -89,6 +89,9 @@ class incident_table {
   // Forgets every incident, keeping counters and the id sequence (ids are never reused).
   virtual void clear() = 0;
 
+  // Makes every later id at least `next` (a store remembers ids of incidents it has pruned).
+  virtual void reserve_ids(std::uint64_t next) = 0;
+
   // Drops closed incidents closed before `now - retention`. Returns how many.
   virtual std::size_t expire(timestamp now) = 0;
 
@@ -118,6 +121,7 @@ class memory_incident_table final : public incident_table {
   const incident* find(fingerprint fp) const override;
   void restore(incident inc) override;
   void clear() override;
+  void reserve_ids(std::uint64_t next) override;
   std::size_t expire(timestamp now) override;
   std::size_t open_count() const override;
   std::size_t size() const override;

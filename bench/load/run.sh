@@ -110,10 +110,12 @@ peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status"; }
 
 # alertrouterd's configuration: the example (config/examples/wmcs.yaml) with every webhook
 # contact pointed at a closed port and a single delivery attempt, so a notification costs its
-# construction and one refused connection, and no other process competes for the cores.
+# construction, its durable record, one refused connection and its dead-lettering, and no other
+# process competes for the cores. The state store lives in the scratch directory (on disk,
+# fsynced: durability is part of what is measured).
 undeliverable=$(closed_port)
 sed -E -e "s#http://127\.0\.0\.1:9000/#http://127.0.0.1:$undeliverable/#g" \
-  -e 's/^(  max_attempts:) [0-9]+/\1 1/' \
+  -e 's/^  # (max_attempts:) [0-9]+/  \1 1/' \
   "$repo/config/examples/wmcs.yaml" >"$scratch/alertrouter.yaml"
 if ! grep -q "^  max_attempts: 1$" "$scratch/alertrouter.yaml" ||
   ! grep -q ":$undeliverable/" "$scratch/alertrouter.yaml"; then
@@ -140,8 +142,9 @@ run_case() {
   port=$(closed_port)
   if [ "$server" = alertrouterd ]; then
     mode=webhook
+    rm -rf "$scratch/state"
     start_server alertrouterd "$port" "$alertrouterd" --config "$scratch/alertrouter.yaml" \
-      --listen "127.0.0.1:$port" --log-level warn
+      --listen "127.0.0.1:$port" --state-dir "$scratch/state" --log-level warn
   else
     mode=alerts
     rm -rf "$scratch/alertmanager-data"
@@ -173,8 +176,13 @@ run_case() {
       /^alertrouter_alerts_duplicate_total /   { dup = $2 }
       /^alertrouter_alerts_stale_total /       { stale = $2 }
       /^alertrouter_http_responses_total\{code="[45]xx"\} / { bad += $2 }
-      END { printf "opened=%d reopened=%d resolved=%d duplicates=%d stale=%d 4xx+5xx=%d",
-                   opened, reopened, resolved, dup, stale, bad }')
+      /^alertrouter_state_commits_total / { commits = $2 }
+      /^alertrouter_state_committed_webhooks_total / { committed = $2 }
+      /^alertrouter_state_commit_duration_seconds_sum / { commit_s = $2 }
+      END { printf "opened=%d reopened=%d resolved=%d duplicates=%d stale=%d 4xx+5xx=%d " \
+                   "commits=%d committed_webhooks=%d mean_commit_us=%d",
+                   opened, reopened, resolved, dup, stale, bad, commits, committed,
+                   commits ? 1e6 * commit_s / commits : 0 }')
   else
     check=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '
       /^alertmanager_alerts_received_total\{status="firing",version="v2"\} /   { firing = $2 }

@@ -90,7 +90,10 @@ TEST(loader, defaults_apply_when_keys_are_omitted) {
   EXPECT_EQ(c.auth.where.line, 0);
   EXPECT_EQ(c.delivery.connect_timeout, std::chrono::seconds(5));
   EXPECT_EQ(c.delivery.request_timeout, std::chrono::seconds(10));
-  EXPECT_EQ(c.delivery.max_attempts, 8);
+  EXPECT_EQ(c.delivery.max_attempts, 0);
+  EXPECT_EQ(c.delivery.give_up_after, std::chrono::hours(12));
+  EXPECT_EQ(c.state_dir, "/var/lib/alertrouter");
+  EXPECT_EQ(c.retention, std::chrono::hours(24 * 7));
   EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(500));
   EXPECT_EQ(c.delivery.max_backoff, std::chrono::minutes(1));
   EXPECT_EQ(c.delivery.max_in_flight_per_destination, 4u);
@@ -222,6 +225,9 @@ delivery:
   initial_backoff: 1s500ms
   max_backoff: 1h
   max_in_flight_per_destination: 16
+  give_up_after: 2h
+state_dir: /srv/alertrouter
+retention: 30d
 )yaml";
   const load_result r = load(yaml);
   ASSERT_TRUE(r.value.has_value()) << dump(r);
@@ -241,6 +247,9 @@ delivery:
   EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(1500));
   EXPECT_EQ(c.delivery.max_backoff, std::chrono::hours(1));
   EXPECT_EQ(c.delivery.max_in_flight_per_destination, 16u);
+  EXPECT_EQ(c.delivery.give_up_after, std::chrono::hours(2));
+  EXPECT_EQ(c.state_dir, "/srv/alertrouter");
+  EXPECT_EQ(c.retention, std::chrono::days(30));
 }
 
 TEST(loader, daemon_settings_accept_their_bounds) {
@@ -340,7 +349,7 @@ auth:
   bearer_token_file: token
 delivery:
   connect_timeout: 50ms
-  max_attempts: 0
+  max_attempts: 101
   initial_backoff: 2m
   max_backoff: 1m
 )yaml");
@@ -729,12 +738,16 @@ INSTANTIATE_TEST_SUITE_P(
         validation_case{"bad_request_timeout", "delivery:\n  request_timeout: 5 s\n", 2, 20,
                         "invalid duration '5 s' for 'request_timeout' (use e.g. 500ms, 30s, 15m "
                         "or 1m30s, largest unit first)"},
-        validation_case{"no_attempts", "delivery:\n  max_attempts: 0\n", 2, 17,
-                        "delivery.max_attempts must be an integer from 1 to 100, got '0'"},
         validation_case{"too_many_attempts", "delivery:\n  max_attempts: 101\n", 2, 17,
-                        "delivery.max_attempts must be an integer from 1 to 100, got '101'"},
+                        "delivery.max_attempts must be an integer from 0 to 100, got '101'"},
         validation_case{"negative_attempts", "delivery:\n  max_attempts: -1\n", 2, 17,
-                        "delivery.max_attempts must be an integer from 1 to 100, got '-1'"},
+                        "delivery.max_attempts must be an integer from 0 to 100, got '-1'"},
+        validation_case{"give_up_too_soon", "delivery:\n  give_up_after: 0s\n", 2, 18,
+                        "delivery.give_up_after must be between 1s and 52w, got '0s'"},
+        validation_case{"relative_state_dir", "state_dir: var/lib\n", 1, 12,
+                        "state_dir 'var/lib' must be an absolute path (starting with /)"},
+        validation_case{"short_retention", "retention: 30m\n", 1, 12,
+                        "retention must be between 1h and 520w, got '30m'"},
         validation_case{"short_initial_backoff", "delivery:\n  initial_backoff: 9ms\n", 2, 20,
                         "delivery.initial_backoff must be between 10ms and 1h, got '9ms'"},
         validation_case{"long_max_backoff", "delivery:\n  max_backoff: 2h\n", 2, 16,

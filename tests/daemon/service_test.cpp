@@ -4,8 +4,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <sqlite3.h>
+
 #include <boost/json.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +32,8 @@
 #include "routing/incident.h"
 #include "routing/planner.h"
 #include "routing/time.h"
+#include "store/group_commit.h"
+#include "store/state_store.h"
 
 namespace alertrouter::daemon {
 namespace {
@@ -639,7 +647,9 @@ TEST_F(service_test, a_full_delivery_queue_is_503_with_retry_after_and_nothing_i
   const http_response r = send(webhook_body({tools_page()}));
   EXPECT_EQ(r.status, 503u);
   EXPECT_EQ(header_of(r, "Retry-After"), "5");
-  EXPECT_EQ(parsed(r), (json::object{{"error", "delivery backlog full; retry later"}}));
+  EXPECT_EQ(parsed(r), (json::object{{"error",
+                                      "delivery backlog full (10 notifications pending); retry "
+                                      "later"}}));
   EXPECT_THAT(out_.submitted, IsEmpty());
   EXPECT_EQ(incidents_.size(), 0u);
 
@@ -980,6 +990,148 @@ TEST_F(service_test, metrics_outliving_the_service_do_not_call_into_it) {
   // The service registered a scrape-time source on the metrics; it must be gone with it.
   const std::string m = stats_.render();
   EXPECT_THAT(m, Not(HasSubstr("alertrouter_oncall{")));
+}
+
+// --- durable mode: a real SQLite store behind a real group committer ---------------------------
+//
+// The test thread plays the io thread: the committer's done callbacks and the service's posted
+// tasks are queued, and run() runs them there, as main.cpp posts them to the io_context.
+class durable_service_test : public service_test {
+ protected:
+  void SetUp() override {
+    service_test::SetUp();
+    state_dir_ = dir_ / "state";
+    start_committer();
+    svc().enable_durability(durable_state{
+        committer_.get(), [this](std::function<void()> task) { queue(std::move(task)); },
+        [this](std::function<void()> task) { queue(std::move(task)); }});
+  }
+  void TearDown() override {
+    if (committer_) committer_->stop();
+    service_test::TearDown();
+  }
+
+  void start_committer() {
+    store::group_committer::options o;
+    o.hold_after_failure = true;
+    committer_ = std::make_unique<store::group_committer>(
+        store::open_sqlite_store(state_dir_),
+        [this](std::uint64_t ticket, std::exception_ptr error) {
+          queue([this, ticket, error] { svc().committed(ticket, error); });
+        },
+        o);
+  }
+
+  void queue(std::function<void()> task) {
+    const std::lock_guard lock(mu_);
+    tasks_.push_back(std::move(task));
+    cv_.notify_all();
+  }
+
+  // Runs queued tasks until `done` holds (checked between tasks); false after 5 s without it.
+  bool run_until(const std::function<bool()>& done) {
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (!done()) {
+      std::function<void()> task;
+      {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait_until(lock, until, [this] { return !tasks_.empty(); })) return false;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+    return true;
+  }
+
+  // Sends a webhook in durable mode; the answer lands in the returned slot when it comes.
+  std::shared_ptr<std::optional<http_response>> send_async(std::string body) {
+    auto slot = std::make_shared<std::optional<http_response>>();
+    http_request r = post(std::move(body));
+    svc().webhook(r, [slot](http_response res) { *slot = std::move(res); });
+    return slot;
+  }
+
+  store::recovered_state stored() {
+    committer_->stop();
+    committer_.reset();
+    auto st = store::open_sqlite_store(state_dir_);
+    return st->load();
+  }
+
+  std::filesystem::path state_dir_;
+  std::unique_ptr<store::group_committer> committer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+TEST_F(durable_service_test, the_answer_and_the_delivery_wait_for_the_commit) {
+  const auto answer = send_async(webhook_body({tools_page()}));
+  EXPECT_FALSE(answer->has_value());  // not before the change is on disk
+  EXPECT_THAT(out_.submitted, IsEmpty());
+  ASSERT_TRUE(run_until([&] { return answer->has_value(); }));
+  EXPECT_EQ((*answer)->status, 200u);
+  EXPECT_EQ((*answer)->body, summary(1, 1, 0, 0, 0, 2));
+  ASSERT_THAT(out_.submitted, SizeIs(2));
+
+  // What the 200 promised is in the store: the incident, and both notifications, pending.
+  const store::recovered_state st = stored();
+  ASSERT_EQ(st.incidents.size(), 1u);
+  EXPECT_EQ(routing::to_hex(st.incidents[0].fp), "00000000000000aa");
+  ASSERT_EQ(st.incidents[0].paged.size(), 2u);
+  ASSERT_EQ(st.pending.size(), 2u);
+  std::set<std::string> stored_ids{st.pending[0].id, st.pending[1].id};
+  EXPECT_EQ(stored_ids, (std::set<std::string>{out_.submitted[0].id, out_.submitted[1].id}));
+  EXPECT_EQ(st.pending[0].body, out_.submitted[0].body);
+}
+
+TEST_F(durable_service_test, a_repeat_waits_for_the_commit_in_flight_and_writes_nothing) {
+  const auto first = send_async(webhook_body({tools_page()}));
+  const auto repeat = send_async(webhook_body({tools_page()}));
+  EXPECT_FALSE(repeat->has_value());  // it rests on the first, not yet durable
+  ASSERT_TRUE(run_until([&] { return first->has_value() && repeat->has_value(); }));
+  EXPECT_EQ((*repeat)->body, summary(1, 0, 1, 0, 0, 0));
+  // With nothing in flight a repeat is answered at once.
+  const auto later = send_async(webhook_body({tools_page()}));
+  ASSERT_TRUE(later->has_value());
+  EXPECT_EQ((*later)->status, 200u);
+  EXPECT_EQ(committer_->stats().sets_committed, 1u);
+}
+
+TEST_F(durable_service_test, a_failed_commit_is_503_and_changes_nothing) {
+  // Another connection holds the write lock: the commit fails (busy) as on an I/O error.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(store::sqlite_store_file(state_dir_).c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const auto failed = send_async(webhook_body({tools_page()}));
+  ASSERT_TRUE(run_until([&] { return failed->has_value(); }));
+  EXPECT_EQ((*failed)->status, 503u);
+  EXPECT_EQ(header_of(**failed, "Retry-After"), "5");
+  EXPECT_THAT((*failed)->body, HasSubstr("state store unavailable"));
+  EXPECT_THAT(out_.submitted, IsEmpty());
+
+  // Until the table is rebuilt from the store, webhooks are refused...
+  const auto meanwhile = send_async(webhook_body({user_page()}));
+  ASSERT_TRUE(meanwhile->has_value());
+  EXPECT_EQ((*meanwhile)->status, 503u);
+  ASSERT_EQ(sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  // ...and after it the failed body's incident is gone: Alertmanager's retry opens it anew.
+  ASSERT_TRUE(run_until([&] {
+    for (const auto& [level, m] : logs_) {
+      if (m.find("incident table rebuilt") != std::string::npos) return true;
+    }
+    return false;
+  }));
+  EXPECT_EQ(incidents_.size(), 0u);
+  const auto retried = send_async(webhook_body({tools_page()}));
+  ASSERT_TRUE(run_until([&] { return retried->has_value(); }));
+  EXPECT_EQ((*retried)->status, 200u);
+  EXPECT_EQ((*retried)->body, summary(1, 1, 0, 0, 0, 2));
+  EXPECT_THAT(out_.submitted, SizeIs(2));
+  EXPECT_TRUE(has_line(metrics_text(),
+                       R"(alertrouter_webhooks_received_total{result="unavailable"} 2)"));
 }
 
 TEST(split_listen, parses_host_and_port) {

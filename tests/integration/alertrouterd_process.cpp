@@ -11,11 +11,14 @@ using namespace std::chrono_literals;
 
 alertrouterd_process::alertrouterd_process(const std::filesystem::path& binary,
                                            const std::filesystem::path& config,
-                                           const std::filesystem::path& log_dir, std::string name) {
+                                           const std::filesystem::path& log_dir, std::string name,
+                                           std::filesystem::path state_dir) {
+  if (state_dir.empty()) state_dir = log_dir / (name + ".state");
   process_ = std::make_unique<child_process>(
       std::move(name),
       std::vector<std::string>{binary.string(), "--config", config.string(), "--listen",
-                               "127.0.0.1:0", "--log-level", "debug"},
+                               "127.0.0.1:0", "--state-dir", state_dir.string(), "--log-level",
+                               "debug"},
       log_dir);
   constexpr std::string_view marker = "listening on 127.0.0.1:";
   const auto line = process_->wait_for_log(marker, 10s);

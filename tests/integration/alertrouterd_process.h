@@ -16,7 +16,9 @@
 namespace alertrouter::integration {
 
 // The built daemon, started as operators start it:
-//   alertrouterd --config FILE --listen 127.0.0.1:0 --log-level debug
+//   alertrouterd --config FILE --listen 127.0.0.1:0 --state-dir DIR --log-level debug
+// DIR defaults to LOG_DIR/NAME.state: starting the same name again in the same test resumes the
+// same state, as a restart does.
 // It binds an ephemeral port and reports it on stderr ("listening on 127.0.0.1:PORT"), which the
 // constructor waits for (10 s at most; std::runtime_error with its log tail otherwise, e.g. a
 // config it rejects). The destructor sends SIGTERM and reaps it (see child_process).
@@ -25,7 +27,8 @@ namespace alertrouter::integration {
 class alertrouterd_process {
  public:
   alertrouterd_process(const std::filesystem::path& binary, const std::filesystem::path& config,
-                       const std::filesystem::path& log_dir, std::string name = "alertrouterd");
+                       const std::filesystem::path& log_dir, std::string name = "alertrouterd",
+                       std::filesystem::path state_dir = {});
 
   std::uint16_t port() const { return port_; }
   // "http://127.0.0.1:<port>/webhook/alertmanager": what Alertmanager's webhook_configs point at.
