@@ -134,12 +134,7 @@ class outbox_test : public ::testing::Test {
 
   template <class Pred>
   bool eventually(Pred pred) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-      if (on_io(pred)) return true;
-      std::this_thread::sleep_for(1ms);
-    }
-    return false;
+    return testing::eventually_on_io(io_, std::move(pred), deadline);
   }
 
   delivery_request request(std::string id, const std::string& path,

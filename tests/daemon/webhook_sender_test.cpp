@@ -303,12 +303,7 @@ class webhook_sender_test : public ::testing::Test {
   // Polls `pred` on the io thread until it holds or the deadline passes.
   template <class Pred>
   bool eventually(Pred pred) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-      if (on_io(pred)) return true;
-      std::this_thread::yield();
-    }
-    return false;
+    return testing::eventually_on_io(io_, std::move(pred), deadline);
   }
 
   void make_sender(webhook_sender_options o = fast_options()) {

@@ -9,6 +9,7 @@
 #include <future>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -26,6 +27,18 @@ std::invoke_result_t<F> run_on_io(boost::asio::io_context& io, F f,
     throw std::runtime_error("io thread did not run the task in time");
   }
   return result.get();
+}
+
+// Runs `pred` on the io thread, again and again, until it returns true (then true) or
+// `deadline` passes (then false). For waiting on something the io thread will do.
+template <class Pred>
+bool eventually_on_io(boost::asio::io_context& io, Pred pred, std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (run_on_io(io, pred, deadline)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
 }
 
 }  // namespace alertrouter::testing

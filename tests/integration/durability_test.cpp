@@ -103,12 +103,13 @@ TEST_F(durability, restart_keeps_dedup_and_resolves_to_whoever_was_paged) {
   EXPECT_TRUE(sink_.requests_to(bob_path).empty());
 }
 
-// A receiver that is down: the page waits in the outbox (listed with its error), survives a
-// SIGKILL, keeps its id, and the resolve sent meanwhile arrives after it, never before.
-TEST_F(durability, pending_page_survives_sigkill_and_arrives_before_its_resolve) {
+// A receiver that is down: pages wait in the outbox (listed with their error), survive a
+// SIGKILL, keep their ids, and arrive once it is back in the order they were accepted, the
+// resolve sent meanwhile after its page, never before.
+TEST_F(durability, receiver_down_then_back_gets_everything_in_order_across_a_sigkill) {
   sink_.fail_next(std::string(alice_path), 1000000, 503);
-  const auto alert = wmcs_alerts::cloudvirt_down("cloudvirt1041");
-  ASSERT_EQ(post(encode_webhook({alert})), 200u);
+  const auto a = wmcs_alerts::cloudvirt_down("cloudvirt1041");
+  ASSERT_EQ(post(encode_webhook({a})), 200u);
   ASSERT_TRUE(sink_.wait_for_count(alice_path, 2, wait_limit));  // first try and a retry
 
   const auto outbox = daemon_->get("/api/v1/outbox");
@@ -120,107 +121,163 @@ TEST_F(durability, pending_page_survives_sigkill_and_arrives_before_its_resolve)
   EXPECT_EQ(json_string(first, "state"), "pending");
   EXPECT_EQ(json_string(first, "last_error"), "HTTP 503");
   EXPECT_EQ(json_string(first, "destination"), "127.0.0.1:" + std::to_string(sink_.port()));
+  EXPECT_GE(first.at("attempts").as_int64(), 1);
   const std::string page_id = json_string(first, "id");
 
-  ASSERT_EQ(post(encode_webhook({wmcs_alerts::resolved(alert)})), 200u);
+  ASSERT_EQ(post(encode_webhook({wmcs_alerts::cloudvirt_down("cloudvirt1042")})), 200u);
+  ASSERT_EQ(post(encode_webhook({wmcs_alerts::resolved(a)})), 200u);
+  ASSERT_EQ(post(encode_webhook({wmcs_alerts::cloudvirt_down("cloudvirt1043")})), 200u);
   restart(SIGKILL);
   sink_.fail_next(std::string(alice_path), 0);  // the receiver is back
-  ASSERT_TRUE(sink_.wait_for(
-      [](const std::vector<recorded_request>& all) {
-        std::size_t ok = 0;
-        for (const auto& r : all) ok += r.answered == 200 ? 1u : 0u;
-        return ok >= 2;
-      },
-      wait_limit));
-  std::vector<seen> delivered;
-  for (seen& s : seen_at(sink_, alice_path)) {
-    if (s.answered == 200) delivered.push_back(std::move(s));
+  const auto delivered = [this] {
+    std::vector<seen> out;
+    for (seen& s : seen_at(sink_, alice_path)) {
+      if (s.answered == 200) out.push_back(std::move(s));
+    }
+    return out;
+  };
+  const auto until = std::chrono::steady_clock::now() + wait_limit;
+  while (delivered().size() < 4 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
   }
-  ASSERT_EQ(delivered.size(), 2u);
-  EXPECT_EQ(delivered[0].kind, "page");
-  EXPECT_EQ(delivered[0].id, page_id);  // the id it had before the kill
-  EXPECT_EQ(delivered[1].kind, "resolve");
+  const auto got = delivered();
+  ASSERT_EQ(got.size(), 4u);
+  const auto what = [](const seen& s) { return s.kind + ":" + s.hosts.at(0); };
+  EXPECT_EQ(what(got[0]), "page:cloudvirt1041");
+  EXPECT_EQ(got[0].id, page_id);  // the id it had before the kill
+  EXPECT_EQ(what(got[1]), "page:cloudvirt1042");
+  EXPECT_EQ(what(got[2]), "resolve:cloudvirt1041");
+  EXPECT_EQ(what(got[3]), "page:cloudvirt1043");
   for (const seen& s : seen_at(sink_, alice_path)) {
-    if (s.kind == "page") {
+    if (s.kind == "page" && s.hosts.at(0) == "cloudvirt1041") {
       EXPECT_EQ(s.id, page_id);  // every attempt, before and after
     }
   }
+  const auto after = daemon_->get("/api/v1/outbox");
+  ASSERT_TRUE(after);
+  EXPECT_NE(after->body.find("\"pending\":0"), std::string::npos) << after->body;
 }
 
-// The crash test: webhooks keep coming (new incidents, and resolves of acknowledged
-// ones) while the daemon is SIGKILLed at random moments, 20 times, and restarted. A body whose
-// POST failed is sent again until answered 200, as Alertmanager retries. At the end every page
-// and resolve a 200 promised has arrived, each incident was paged under exactly one id, and
-// resolved under exactly one.
+// A receiver that refuses (400): the page is dead-lettered at once, counted, listed at
+// /api/v1/outbox, still listed after a restart, and never sent again.
+TEST_F(durability, a_refused_page_is_dead_lettered_listed_and_not_resent_after_restart) {
+  sink_.fail_next(std::string(alice_path), 1, 400);
+  ASSERT_EQ(post(encode_webhook({wmcs_alerts::cloudvirt_down("cloudvirt1044")})), 200u);
+  ASSERT_TRUE(daemon_->wait_for_metric("alertrouter_outbox_dead", {}, 1, wait_limit));
+  EXPECT_EQ(daemon_->metric("alertrouter_notifications_total",
+                            {{"kind", "page"}, {"result", "rejected"}}),
+            1);
+  restart(SIGTERM);
+  const auto listed = daemon_->get("/api/v1/outbox");
+  ASSERT_TRUE(listed);
+  const json::value v = json::parse(listed->body);
+  EXPECT_EQ(v.at("pending").as_int64(), 0);
+  EXPECT_EQ(v.at("dead").as_int64(), 1);
+  const auto& dead = v.at("notifications").at(0);
+  EXPECT_EQ(json_string(dead, "state"), "dead");
+  EXPECT_EQ(json_string(dead, "last_error").rfind("HTTP 400", 0), 0u)
+      << json_string(dead, "last_error");
+  EXPECT_EQ(dead.at("attempts").as_int64(), 1);
+  // A later page goes out; the dead one does not come back with it.
+  ASSERT_EQ(post(encode_webhook({wmcs_alerts::cloudvirt_down("cloudvirt1045")})), 200u);
+  // Same URL, so a resend of the dead one would have arrived before it.
+  ASSERT_TRUE(sink_.wait_for_count(alice_path, 2, wait_limit));
+  const auto all = seen_at(sink_, alice_path);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].hosts.at(0), "cloudvirt1045");
+}
+
+// The crash test: four senders keep webhooks coming (new incidents, and resolves of
+// acknowledged ones), so commits are grouped, while the daemon is SIGKILLed at random moments,
+// 20 times, and restarted. A body whose POST got no answer is sent again until answered 200, as
+// Alertmanager retries. At the end every page and resolve a 200 promised has arrived, each
+// incident was paged under exactly one id and resolved under exactly one, page before resolve.
 TEST_F(durability, sigkill_at_random_moments_loses_nothing_and_never_pages_twice) {
   constexpr int kills = 20;
+  constexpr int senders = 4;
   std::mt19937 rng(20261126);
-  std::uniform_int_distribution<int> delay_us(0, 60000);
-  std::vector<std::string> acknowledged_firing;  // hosts whose firing body got 200
-  std::set<std::string> resolved_hosts;
-  std::map<std::string, posted_alert> alerts;
-  int next_host = 0;
-  std::size_t posted_ok = 0;
+  std::uniform_int_distribution<int> delay_us(0, 80000);
 
-  for (int round = 0; round <= kills; ++round) {
-    std::atomic<bool> killed{false};
-    std::thread killer;
-    if (round < kills) {
-      const pid_t pid = daemon_->process().pid();
-      const int wait = delay_us(rng);
-      killer = std::thread([pid, wait, &killed] {
-        std::this_thread::sleep_for(std::chrono::microseconds(wait));
-        ::kill(pid, SIGKILL);
-        killed = true;
-      });
-    }
-    // Post until the kill lands (or, in the last round, a fixed number of bodies).
-    std::string unanswered;
-    for (int i = 0; round == kills ? i < 20 : !killed.load() || unanswered.empty(); ++i) {
-      std::string body;
+  // One sender's view. Hosts are per sender ("s<N>-<k>"), so senders never share an incident.
+  struct sender_state {
+    std::vector<std::string> firing;  // hosts whose firing body got 200 (or is being retried)
+    std::set<std::string> resolved;   // hosts whose resolve got 200 (or is being retried)
+    std::map<std::string, posted_alert> alerts;
+    int next_host = 0;
+    std::string unanswered;  // the body to send again after the restart
+    std::size_t ok = 0;
+    std::string failure;  // an answer other than 200 or none
+  };
+  std::vector<sender_state> state(senders);
+
+  // Posts until a POST gets no answer (the kill) or, when `count` > 0, `count` bodies.
+  const auto run_sender = [this](sender_state& st, int index, int count) {
+    for (int i = 0; count == 0 || i < count; ++i) {
       std::string host;
-      bool resolving = false;
-      if (acknowledged_firing.size() > resolved_hosts.size() + 3 && i % 3 == 2) {
-        for (const auto& h : acknowledged_firing) {
-          if (!resolved_hosts.count(h)) {
+      std::string body;
+      const bool resolving = st.firing.size() > st.resolved.size() + 3 && i % 3 == 2;
+      if (resolving) {
+        for (const auto& h : st.firing) {
+          if (!st.resolved.count(h)) {
             host = h;
             break;
           }
         }
-        resolving = true;
-        body = encode_webhook({wmcs_alerts::resolved(alerts.at(host))});
+        body = encode_webhook({wmcs_alerts::resolved(st.alerts.at(host))});
       } else {
-        host = "cloudvirt" + std::to_string(2000 + next_host++);
-        alerts.emplace(host, wmcs_alerts::cloudvirt_down(host));
-        body = encode_webhook({alerts.at(host)});
+        host = "s" + std::to_string(index) + "-" + std::to_string(st.next_host++);
+        st.alerts.emplace(host, wmcs_alerts::cloudvirt_down(host));
+        body = encode_webhook({st.alerts.at(host)});
       }
-      const unsigned status = post(body);
-      if (status == 200) {
-        ++posted_ok;
-        if (resolving) {
-          resolved_hosts.insert(host);
-        } else {
-          acknowledged_firing.push_back(host);
-        }
+      // Recorded before the answer: a body without one is retried until it gets 200.
+      if (resolving) {
+        st.resolved.insert(host);
+      } else {
+        st.firing.push_back(host);
+      }
+      const auto r = daemon_->post_webhook(body);
+      if (r && r->status == 200) {
+        ++st.ok;
         continue;
       }
-      // No answer: the daemon died under this request. It is sent again after the restart.
-      ASSERT_EQ(status, 0u) << "an answer other than 200 under load";
-      unanswered = body;
-      if (resolving) {
-        resolved_hosts.insert(host);
-      } else {
-        acknowledged_firing.push_back(host);
+      if (r) {
+        st.failure = "answered " + std::to_string(r->status) + ": " + r->body;
+        return;
       }
-      break;
+      st.unanswered = std::move(body);  // the daemon died under this request
+      return;
     }
-    if (killer.joinable()) killer.join();
-    if (round == kills) break;
+  };
+
+  for (int round = 0; round <= kills; ++round) {
+    const bool last = round == kills;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < senders; ++i) {
+      threads.emplace_back(run_sender, std::ref(state[static_cast<std::size_t>(i)]), i,
+                           last ? 10 : 0);
+    }
+    if (!last) {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+      daemon_->process().signal(SIGKILL);
+    }
+    for (auto& t : threads) t.join();
+    for (const auto& st : state) ASSERT_TRUE(st.failure.empty()) << st.failure;
+    if (last) break;
     ASSERT_TRUE(daemon_->process().wait_exit(10s).has_value());
     daemon_ = std::make_unique<alertrouterd_process>(ALERTROUTERD_PATH, config_path(), dir_.path());
-    if (!unanswered.empty()) {
-      ASSERT_EQ(post(unanswered), 200u) << "a retried body was refused after the restart";
+    for (auto& st : state) {
+      if (st.unanswered.empty()) continue;
+      ASSERT_EQ(post(st.unanswered), 200u) << "a retried body was refused after the restart";
+      st.unanswered.clear();
     }
+  }
+  std::vector<std::string> acknowledged_firing;
+  std::set<std::string> resolved_hosts;
+  std::size_t posted_ok = 0;
+  for (const auto& st : state) {
+    acknowledged_firing.insert(acknowledged_firing.end(), st.firing.begin(), st.firing.end());
+    resolved_hosts.insert(st.resolved.begin(), st.resolved.end());
+    posted_ok += st.ok;
   }
   ASSERT_GE(posted_ok, static_cast<std::size_t>(kills));
 
