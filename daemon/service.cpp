@@ -130,6 +130,15 @@ std::string describe(const routing::paged_target& t) {
   return out;
 }
 
+// "host:port" of a webhook URL, for logs and the API: the path and query often carry a secret.
+std::string destination_of(std::string_view url) {
+  const http_url_result u = parse_http_url(url);
+  if (!u.url) return "(unusable URL)";
+  const std::string& h = u.url->host;
+  return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
+         std::to_string(u.url->port);
+}
+
 json::value opt_time(const std::optional<routing::sys_seconds>& t) {
   if (!t) return nullptr;
   return json::value(routing::format_rfc3339(*t));
@@ -526,10 +535,12 @@ void service::on_attempt(const delivery_request& req, unsigned attempt_no) {
 void service::on_retry(const delivery_request& req, unsigned attempt_no, std::string_view reason,
                        std::chrono::milliseconds delay) {
   stats_.delivery_retry(req.channel);
-  // The sender has logged the retry at warn already.
-  log_(log_level::debug, "msg=\"delivery retry\" id=" + req.id + " url=" + req.url + " attempt=" +
-                             std::to_string(attempt_no) + " reason=" + kv_quoted(reason) +
-                             " delay_ms=" + std::to_string(delay.count()));
+  // The sender has logged the failed attempt at warn already; this says when the next one is.
+  log_(log_level::info, "msg=\"delivery retry scheduled\" id=" + req.id +
+                            " destination=" + destination_of(req.url) +
+                            " attempts=" + std::to_string(attempt_no) +
+                            " reason=" + kv_quoted(reason) +
+                            " delay_ms=" + std::to_string(delay.count()));
 }
 
 void service::on_done(const delivery_request& req, delivery_result result, unsigned attempts,
@@ -538,12 +549,12 @@ void service::on_done(const delivery_request& req, delivery_result result, unsig
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(latency).count();
   if (result == delivery_result::delivered) {
     stats_.delivery_latency(req.channel, latency);
-    log_(log_level::info, "msg=\"delivered\" id=" + req.id + " url=" + req.url + " attempts=" +
+    log_(log_level::info, "msg=\"delivered\" id=" + req.id + " destination=" + destination_of(req.url) + " attempts=" +
                               std::to_string(attempts) + " latency_ms=" + std::to_string(ms));
     return;
   }
   log_(log_level::error, "msg=\"delivery failed\" result=" + std::string(to_string(result)) +
-                             " id=" + req.id + " url=" + req.url +
+                             " id=" + req.id + " destination=" + destination_of(req.url) +
                              " attempts=" + std::to_string(attempts) + " detail=" + kv_quoted(detail));
 }
 
@@ -664,13 +675,7 @@ http_response outbox_page(const outbox& box, http_request& req) {
   };
   json::array list;
   for (const outbox_entry& e : box.list(limit)) {
-    const http_url_result url = parse_http_url(e.req.url);
-    const std::string where =
-        url.url ? url.url->host_header + (url.url->host_header.find(':') == std::string::npos &&
-                                                  url.url->port == 80
-                                              ? ":80"
-                                              : "")
-                : std::string("(unusable URL)");
+    const std::string where = destination_of(e.req.url);
     list.push_back(json::object{
         {"id", e.req.id},
         {"kind", routing::to_string(e.req.kind)},

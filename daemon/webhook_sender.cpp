@@ -728,8 +728,12 @@ void webhook_sender::state::finish(job_ptr j, delivery_result result, const std:
       break;
   }
   if (result != delivery_result::delivered && detail != "queue full") {
-    // "queue full" was logged by submit(), with the bound.
-    log("webhook delivery " + std::string(to_string(result)) + " id=" + body_snippet(j->req.id) +
+    // "queue full" was logged by submit(), with the bound. With a single attempt allowed the
+    // caller does the retrying (the outbox): this attempt failed, nothing was given up yet.
+    const std::string what = result == delivery_result::gave_up && opt.max_attempts == 1
+                                 ? std::string("attempt failed")
+                                 : std::string(to_string(result));
+    log("webhook delivery " + what + " id=" + body_snippet(j->req.id) +
         (j->dest_key.empty() ? "" : " destination=" + j->dest_key) +
         " attempts=" + std::to_string(j->attempts) + " detail=\"" + detail + "\"");
   }
