@@ -402,17 +402,34 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     m.next_attempt_ms = now_ms;
     set.messages.push_back(std::move(m));
   }
-  if (set.incidents.empty() && set.messages.empty()) {
-    // Nothing to write (repeats, the common case): answer once whatever was accepted before
-    // this body is durable, since this answer may rest on it (a duplicate of an incident whose
-    // commit is still running). No commit in flight: answer now.
-    if (commits_.empty()) return respond(std::move(ok));
-    commits_.back().waiters.emplace_back(std::move(respond), std::move(ok));
-    return;
+  // The newest commit in flight that changed an incident this body names: this body's answer
+  // rests on it (a duplicate of an incident whose opening is not on disk yet is only a
+  // duplicate if that opening survives).
+  std::uint64_t rests_on = 0;
+  if (!unsynced_.empty()) {
+    for (const routing::alert& a : r.hook.alerts) {
+      if (auto it = unsynced_.find(a.fp); it != unsynced_.end()) {
+        rests_on = std::max(rests_on, it->second);
+      }
+    }
   }
-  const std::uint64_t ticket = durable_.committer->enqueue(std::move(set));
+  if (set.incidents.empty() && set.messages.empty()) {
+    // Nothing to write (repeats, the common case): answer now, or with the commit it rests on.
+    if (rests_on == 0) return respond(std::move(ok));
+    for (auto it = commits_.rbegin(); it != commits_.rend(); ++it) {
+      if (it->ticket == rests_on) {
+        it->waiters.emplace_back(std::move(respond), std::move(ok));
+        return;
+      }
+    }
+    return respond(std::move(ok));  // cannot happen: unsynced_ only names commits in flight
+  }
   pending_commit c;
-  c.ticket = ticket;
+  c.fps.reserve(set.incidents.size());
+  for (const routing::incident& inc : set.incidents) c.fps.push_back(inc.fp);
+  // Commits finish in ticket order, so this body's own commit covers `rests_on` too.
+  c.ticket = durable_.committer->enqueue(std::move(set));
+  for (const routing::fingerprint fp : c.fps) unsynced_[fp] = c.ticket;
   c.requests = std::move(requests);
   c.waiters.emplace_back(std::move(respond), std::move(ok));
   commits_.push_back(std::move(c));
@@ -426,6 +443,11 @@ void service::committed(std::uint64_t ticket, std::exception_ptr error) {
   }
   pending_commit c = std::move(commits_.front());
   commits_.pop_front();
+  for (const routing::fingerprint fp : c.fps) {
+    if (auto it = unsynced_.find(fp); it != unsynced_.end() && it->second == ticket) {
+      unsynced_.erase(it);
+    }
+  }
   if (!error) {
     for (delivery_request& d : c.requests) out_.submit(std::move(d));
     for (auto& [respond, ok] : c.waiters) respond(std::move(ok));

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -91,8 +92,9 @@ class service final : public delivery_observer {
   // Durable mode (enable_durability): the answer waits until the body's changes (the incidents
   // it opened or closed, its notifications) are committed to the state store, and its
   // notifications reach `out` (the outbox) only then. A body with nothing to write waits for
-  // the commits already in flight, if any. A failed commit answers 503 (Retry-After), and every
-  // webhook gets 503 until the incident table has been rebuilt from the store.
+  // the commits in flight that changed an incident it names, if any, and is answered at once
+  // otherwise. A failed commit answers 503 (Retry-After), and every webhook gets 503 until the
+  // incident table has been rebuilt from the store.
   void webhook(http_request& req, std::function<void(http_response)> respond);
   // The same for the in-memory mode, answering at once. Throws std::logic_error in durable mode.
   http_response webhook(http_request& req);
@@ -148,6 +150,7 @@ class service final : public delivery_observer {
   // One committed-or-not change set and everything waiting for it.
   struct pending_commit {
     std::uint64_t ticket = 0;
+    std::vector<routing::fingerprint> fps;   // incidents it changes
     std::vector<delivery_request> requests;  // to the outbox once durable
     // Answers to give: this body's, then those of bodies with nothing to write that came after.
     std::vector<std::pair<std::function<void(http_response)>, http_response>> waiters;
@@ -166,6 +169,8 @@ class service final : public delivery_observer {
   bool shutting_down_ = false;
   durable_state durable_;
   std::deque<pending_commit> commits_;  // in ticket order
+  // Incidents changed by a commit still in flight: fingerprint -> the newest such ticket.
+  std::unordered_map<routing::fingerprint, std::uint64_t, routing::fingerprint_hash> unsynced_;
   std::string store_error_;             // non-empty: a commit failed, rebuilding
   log_level min_level_ = log_level::debug;
 };

@@ -27,6 +27,7 @@ std::uint64_t group_committer::enqueue(change_set set) {
     if (stopping_) throw std::logic_error("group_committer: enqueue after stop");
     ticket = next_ticket_++;
     queue_.emplace_back(ticketed{ticket, std::move(set)});
+    ++sets_and_tasks_queued_;
   }
   cv_.notify_one();
   return ticket;
@@ -39,6 +40,7 @@ void group_committer::push(item it) {
       if (std::holds_alternative<progress_update>(it)) return;  // documented: ignored
       throw std::logic_error("group_committer: run after stop");
     }
+    if (!std::holds_alternative<progress_update>(it)) ++sets_and_tasks_queued_;
     queue_.push_back(std::move(it));
   }
   cv_.notify_one();
@@ -91,6 +93,7 @@ void group_committer::stop() {
 void group_committer::work() {
   using task_fn = std::function<void(state_store&)>;
   std::unique_lock lk(mu_);
+  bool lingered = false;  // the progress at the front of the queue has waited its linger
   for (;;) {
     if (queue_.empty()) {
       if (stopping_ && retained_.empty()) return;
@@ -124,6 +127,7 @@ void group_committer::work() {
     if (task_fn* task = std::get_if<task_fn>(&queue_.front())) {
       task_fn f = std::move(*task);
       queue_.pop_front();
+      --sets_and_tasks_queued_;
       in_flight_ = 1;
       lk.unlock();
       try {
@@ -139,6 +143,16 @@ void group_committer::work() {
       continue;
     }
 
+    if (!lingered && opts_.progress_linger.count() > 0 && !stopping_ &&
+        sets_and_tasks_queued_ == 0 && queue_.size() < opts_.max_batch) {
+      // Only progress so far: let more gather, unless a change set or task comes.
+      cv_.wait_for(lk, opts_.progress_linger, [this] {
+        return stopping_ || sets_and_tasks_queued_ > 0 || queue_.size() >= opts_.max_batch;
+      });
+      lingered = true;
+      continue;  // the queue may start with a task now
+    }
+
     // Everything queued up to the next task (or max_batch) goes into one transaction.
     std::vector<item> batch;
     while (!queue_.empty() && batch.size() < opts_.max_batch &&
@@ -146,11 +160,15 @@ void group_committer::work() {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
+    for (const item& it : batch) {
+      if (std::holds_alternative<ticketed>(it)) --sets_and_tasks_queued_;
+    }
     in_flight_ = batch.size();
     lk.unlock();
     commit_batch(batch);
     lk.lock();
     in_flight_ = 0;
+    lingered = false;
   }
 }
 

@@ -55,6 +55,9 @@ class group_committer {
     // state that is not on disk and must not be stored until the copy is rebuilt from the store.
     // Progress updates and run() tasks go on as usual.
     bool hold_after_failure = false;
+    // When only delivery progress is queued, wait up to this long for more before committing,
+    // so a stream of deliveries shares transactions. A change set or task ends the wait at once.
+    std::chrono::milliseconds progress_linger{0};
   };
 
   struct counters {
@@ -128,6 +131,7 @@ class group_committer {
   std::size_t in_flight_ = 0;              // guarded by mu_: taken off queue_, not finished
   bool stopping_ = false;                  // guarded by mu_
   std::exception_ptr held_;                // guarded by mu_: set while holding after a failure
+  std::size_t sets_and_tasks_queued_ = 0;  // guarded by mu_: queue_ items other than progress
   counters counters_;                      // guarded by mu_
   std::thread worker_;
 };

@@ -1086,17 +1086,28 @@ TEST_F(durable_service_test, the_answer_and_the_delivery_wait_for_the_commit) {
   EXPECT_EQ(st.pending[0].body, out_.submitted[0].body);
 }
 
-TEST_F(durable_service_test, a_repeat_waits_for_the_commit_in_flight_and_writes_nothing) {
+TEST_F(durable_service_test, a_repeat_waits_only_for_the_commit_it_rests_on_and_writes_nothing) {
+  const auto other = send_async(webhook_body({user_page()}));
+  ASSERT_TRUE(run_until([&] { return other->has_value(); }));
+
   const auto first = send_async(webhook_body({tools_page()}));
   const auto repeat = send_async(webhook_body({tools_page()}));
   EXPECT_FALSE(repeat->has_value());  // it rests on the first, not yet durable
+  // A repeat of an incident already on disk does not wait for commits of other incidents.
+  const auto unrelated = send_async(webhook_body({user_page()}));
+  ASSERT_TRUE(unrelated->has_value());
+  EXPECT_EQ((*unrelated)->body, summary(1, 0, 1, 0, 0, 0));
+  // Nor does a body naming both wait for anything but the commit in flight.
+  const auto both = send_async(webhook_body({user_page(), tools_page()}));
+  EXPECT_FALSE(both->has_value());
   ASSERT_TRUE(run_until([&] { return first->has_value() && repeat->has_value(); }));
   EXPECT_EQ((*repeat)->body, summary(1, 0, 1, 0, 0, 0));
-  // With nothing in flight a repeat is answered at once.
+  ASSERT_TRUE(both->has_value());
+  // Once it is durable, a repeat is answered at once.
   const auto later = send_async(webhook_body({tools_page()}));
   ASSERT_TRUE(later->has_value());
   EXPECT_EQ((*later)->status, 200u);
-  EXPECT_EQ(committer_->stats().sets_committed, 1u);
+  EXPECT_EQ(committer_->stats().sets_committed, 2u);
 }
 
 TEST_F(durable_service_test, a_failed_commit_is_503_and_changes_nothing) {

@@ -255,6 +255,43 @@ TEST(GroupCommitter, HoldAfterFailureFailsLaterSetsUntilResumeButKeepsProgressAn
   EXPECT_EQ(log->progress, std::vector<std::string>{"delivered:page-0"});
 }
 
+TEST(GroupCommitter, ProgressLingersToShareATransactionAndAChangeSetEndsTheWait) {
+  auto log = std::make_shared<fake_store::log>();
+  done_log done;
+  group_committer::options o;
+  o.progress_linger = std::chrono::minutes(1);  // longer than the test: only a set ends it
+  group_committer c(std::make_unique<fake_store>(log), done.fn(), o);
+  for (int i = 0; i < 5; ++i) c.mark_delivered("page-" + std::to_string(i), 1, 1000);
+  c.enqueue(one_incident(1));
+  ASSERT_TRUE(done.wait_for(1));  // well before the linger would have ended
+  c.stop();
+  std::lock_guard lk(log->mu);
+  // One transaction: the five updates (one progress set) and the change set.
+  EXPECT_EQ(log->commit_sizes, std::vector<std::size_t>{2});
+  EXPECT_EQ(log->progress.size(), 5u);
+}
+
+TEST(GroupCommitter, LingeringProgressIsCommittedWhenTheLingerEnds) {
+  auto log = std::make_shared<fake_store::log>();
+  done_log done;
+  group_committer::options o;
+  o.progress_linger = 20ms;
+  group_committer c(std::make_unique<fake_store>(log), done.fn(), o);
+  c.mark_delivered("page-1", 1, 1000);
+  c.mark_delivered("page-2", 1, 1000);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    {
+      std::lock_guard lk(log->mu);
+      if (log->progress.size() == 2) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "progress never committed";
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(c.stats().commits, 1u);
+  c.stop();
+}
+
 TEST(GroupCommitter, TheErrorGivenToTicketsIsTheStoreError) {
   auto log = std::make_shared<fake_store::log>();
   log->fail_next = 1;
