@@ -192,6 +192,8 @@ struct config {
   // How long the store keeps closed incidents and finished (delivered or dead) notifications;
   // 1h..520w.
   std::chrono::seconds retention = std::chrono::hours(24 * 7);
+  // How long a webhook's changes wait for others to share their commit (one fsync); 0..100ms.
+  std::chrono::milliseconds commit_delay{1};
 
   // Lookups by name; nullptr when absent. The pointer is valid while this config is alive and
   // its vectors are not modified.

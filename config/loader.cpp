@@ -35,7 +35,7 @@ constexpr std::uintmax_t max_file_bytes = 16u << 20;
 constexpr std::array top_keys{"listen"sv,    "timezone"sv,  "ownership"sv, "people"sv,
                               "schedules"sv, "receivers"sv, "projects"sv,  "routes"sv,
                               "dedup"sv,     "limits"sv,    "auth"sv,      "delivery"sv,
-                              "state_dir"sv, "retention"sv};
+                              "state_dir"sv, "retention"sv,  "commit_delay"sv};
 constexpr std::array ownership_keys{"label"sv, "owned"sv, "owned_regex"sv, "infrastructure"sv};
 constexpr std::array contact_keys{"webhook"sv, "email"sv, "irc"sv};
 constexpr std::array schedule_keys{"timezone"sv, "layers"sv, "overrides"sv};
@@ -489,6 +489,11 @@ class loader {
           } else {
             config_.state_dir = *s;
           }
+        }
+      } else if (key == "commit_delay") {
+        if (auto d = duration_ms_value(value, key, "commit_delay", std::chrono::milliseconds(0),
+                                       std::chrono::milliseconds(100))) {
+          config_.commit_delay = *d;
         }
       } else if (key == "retention") {
         if (auto d = duration_value(value, key)) {

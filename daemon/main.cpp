@@ -177,6 +177,7 @@ int run(const std::string& config_path, const std::string& listen_flag,
   commit_options.hold_after_failure = true;  // see durable_state
   // Delivery progress (no fsync of its own) is gathered for up to 10 ms per transaction.
   commit_options.progress_linger = std::chrono::milliseconds(10);
+  commit_options.commit_delay = cfg.commit_delay;
   commit_options.on_commit = [&stats](std::size_t sets, std::chrono::nanoseconds took) {
     stats.state_commit(sets, took);
   };

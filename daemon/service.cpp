@@ -745,7 +745,8 @@ reload_outcome service::reload() {
       old_cfg.delivery.max_in_flight_per_destination !=
           new_cfg.delivery.max_in_flight_per_destination ||
       old_cfg.delivery.give_up_after != new_cfg.delivery.give_up_after ||
-      old_cfg.state_dir != new_cfg.state_dir || old_cfg.retention != new_cfg.retention) {
+      old_cfg.state_dir != new_cfg.state_dir || old_cfg.retention != new_cfg.retention ||
+      old_cfg.commit_delay != new_cfg.commit_delay) {
     // main.cpp sized the server, the incident table and the sender from the first
     // configuration; they keep those settings until a restart.
     log_(log_level::warn,

@@ -152,6 +152,14 @@ void group_committer::work() {
       lingered = true;
       continue;  // the queue may start with a task now
     }
+    if (!lingered && opts_.commit_delay.count() > 0 && !stopping_ && sets_and_tasks_queued_ > 0 &&
+        queue_.size() < opts_.max_batch) {
+      // A change set is waiting: let others join it, trading latency for fewer fsyncs.
+      cv_.wait_for(lk, opts_.commit_delay,
+                   [this] { return stopping_ || queue_.size() >= opts_.max_batch; });
+      lingered = true;
+      continue;
+    }
 
     // Everything queued up to the next task (or max_batch) goes into one transaction.
     std::vector<item> batch;

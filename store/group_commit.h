@@ -58,6 +58,10 @@ class group_committer {
     // When only delivery progress is queued, wait up to this long for more before committing,
     // so a stream of deliveries shares transactions. A change set or task ends the wait at once.
     std::chrono::milliseconds progress_linger{0};
+    // When a change set is queued, wait this long for others before committing (PostgreSQL's
+    // commit_delay): fewer, larger transactions at the cost of that much latency. 0: commit at
+    // once (sets queued during a commit still share the next one).
+    std::chrono::microseconds commit_delay{0};
   };
 
   struct counters {

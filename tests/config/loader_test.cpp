@@ -94,6 +94,7 @@ TEST(loader, defaults_apply_when_keys_are_omitted) {
   EXPECT_EQ(c.delivery.give_up_after, std::chrono::hours(12));
   EXPECT_EQ(c.state_dir, "/var/lib/alertrouter");
   EXPECT_EQ(c.retention, std::chrono::hours(24 * 7));
+  EXPECT_EQ(c.commit_delay, std::chrono::milliseconds(1));
   EXPECT_EQ(c.delivery.initial_backoff, std::chrono::milliseconds(500));
   EXPECT_EQ(c.delivery.max_backoff, std::chrono::minutes(1));
   EXPECT_EQ(c.delivery.max_in_flight_per_destination, 4u);
@@ -228,6 +229,7 @@ delivery:
   give_up_after: 2h
 state_dir: /srv/alertrouter
 retention: 30d
+commit_delay: 0ms
 )yaml";
   const load_result r = load(yaml);
   ASSERT_TRUE(r.value.has_value()) << dump(r);
@@ -250,6 +252,7 @@ retention: 30d
   EXPECT_EQ(c.delivery.give_up_after, std::chrono::hours(2));
   EXPECT_EQ(c.state_dir, "/srv/alertrouter");
   EXPECT_EQ(c.retention, std::chrono::days(30));
+  EXPECT_EQ(c.commit_delay, std::chrono::milliseconds(0));
 }
 
 TEST(loader, daemon_settings_accept_their_bounds) {
@@ -746,6 +749,8 @@ INSTANTIATE_TEST_SUITE_P(
                         "delivery.give_up_after must be between 1s and 52w, got '0s'"},
         validation_case{"relative_state_dir", "state_dir: var/lib\n", 1, 12,
                         "state_dir 'var/lib' must be an absolute path (starting with /)"},
+        validation_case{"long_commit_delay", "commit_delay: 1s\n", 1, 15,
+                        "commit_delay must be between 0ms and 100ms, got '1s'"},
         validation_case{"short_retention", "retention: 30m\n", 1, 12,
                         "retention must be between 1h and 520w, got '30m'"},
         validation_case{"short_initial_backoff", "delivery:\n  initial_backoff: 9ms\n", 2, 20,

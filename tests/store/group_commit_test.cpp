@@ -292,6 +292,22 @@ TEST(GroupCommitter, LingeringProgressIsCommittedWhenTheLingerEnds) {
   c.stop();
 }
 
+TEST(GroupCommitter, CommitDelayGathersSetsUntilTheBatchIsFullOrStop) {
+  auto log = std::make_shared<fake_store::log>();
+  done_log done;
+  group_committer::options o;
+  o.commit_delay = std::chrono::minutes(1);  // only a full batch or stop() ends the wait
+  o.max_batch = 3;
+  group_committer c(std::make_unique<fake_store>(log), done.fn(), o);
+  for (std::uint64_t i = 1; i <= 3; ++i) c.enqueue(one_incident(i));
+  ASSERT_TRUE(done.wait_for(3));
+  c.enqueue(one_incident(4));
+  c.stop();  // does not wait out the delay
+  EXPECT_EQ(done.tickets(), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  std::lock_guard lk(log->mu);
+  EXPECT_EQ(log->commit_sizes, (std::vector<std::size_t>{3, 1}));
+}
+
 TEST(GroupCommitter, TheErrorGivenToTicketsIsTheStoreError) {
   auto log = std::make_shared<fake_store::log>();
   log->fail_next = 1;
