@@ -32,10 +32,10 @@ using namespace std::string_view_literals;
 constexpr int max_nesting = 64;
 constexpr std::uintmax_t max_file_bytes = 16u << 20;
 
-constexpr std::array top_keys{"listen"sv,    "timezone"sv,  "ownership"sv, "people"sv,
-                              "schedules"sv, "receivers"sv, "projects"sv,  "routes"sv,
-                              "dedup"sv,     "limits"sv,    "auth"sv,      "delivery"sv,
-                              "state_dir"sv, "retention"sv,  "commit_delay"sv};
+constexpr std::array top_keys{"listen"sv,    "timezone"sv,  "ownership"sv,   "people"sv,
+                              "schedules"sv, "receivers"sv, "projects"sv,    "routes"sv,
+                              "dedup"sv,     "limits"sv,    "auth"sv,        "delivery"sv,
+                              "state_dir"sv, "retention"sv, "commit_delay"sv};
 constexpr std::array ownership_keys{"label"sv, "owned"sv, "owned_regex"sv, "infrastructure"sv};
 constexpr std::array contact_keys{"webhook"sv, "email"sv, "irc"sv};
 constexpr std::array schedule_keys{"timezone"sv, "layers"sv, "overrides"sv};
@@ -686,7 +686,8 @@ class loader {
     const auto t = parse_local_time(*s);
     if (!t) {
       error(node, "invalid time " + quote(*s) + " for " + quote(key) +
-                      " (expected local wall-clock time YYYY-MM-DDTHH:MM[:SS], without offset, in the years " +
+                      " (expected local wall-clock time YYYY-MM-DDTHH:MM[:SS], without offset, in "
+                      "the years " +
                       std::to_string(kMinYear) + "-" + std::to_string(kMaxYear) + ")");
     }
     return t;
@@ -1130,8 +1131,8 @@ class loader {
           if (key == "retention") {
             if (auto d = duration_value(value, key)) {
               if (*d < kMinRetention || *d > kMaxRetention) {
-                error(value, "dedup.retention must be between 1m and 52w, got " +
-                                 quote(value.Scalar()));
+                error(value,
+                      "dedup.retention must be between 1m and 52w, got " + quote(value.Scalar()));
               } else {
                 config_.dedup.retention = *d;
               }

@@ -142,8 +142,7 @@ class http_server {
   // {"POST"}) to `handler`. Registering a path again replaces it. Call before start().
   void handle(std::string path, std::vector<std::string> methods, http_handler handler);
   // The same for a handler that may answer later.
-  void handle_async(std::string path, std::vector<std::string> methods,
-                    http_async_handler handler);
+  void handle_async(std::string path, std::vector<std::string> methods, http_async_handler handler);
 
   // Opens a listening socket on host:port; host is an IP literal or a name resolved once,
   // synchronously (call before running). Port 0 picks an ephemeral port. Returns the bound

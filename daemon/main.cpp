@@ -15,9 +15,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <filesystem>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -268,27 +268,25 @@ int run(const std::string& config_path, const std::string& listen_flag,
         if (!oldest) return 0.0;
         return static_cast<double>(unix_ms(std::chrono::system_clock::now()) - *oldest) / 1000.0;
       });
-  stats.add_scrape_value(daemon::metrics::value_type::gauge, "alertrouter_state_store_bytes",
-                         "Size of the state store: the database file and its write-ahead log.",
-                         [db_file] {
-                           std::error_code ec;
-                           double total = 0;
-                           for (const auto& f : {db_file, std::filesystem::path(
-                                                              db_file.string() + "-wal")}) {
-                             const auto n = std::filesystem::file_size(f, ec);
-                             if (!ec) total += static_cast<double>(n);
-                           }
-                           return total;
-                         });
-  stats.add_scrape_value(daemon::metrics::value_type::counter,
-                         "alertrouter_state_commit_failures_total",
-                         "State store transactions that failed (webhooks answered 503).",
-                         [&committer] {
-                           return static_cast<double>(committer.stats().failed_commits);
-                         });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::gauge, "alertrouter_state_store_bytes",
+      "Size of the state store: the database file and its write-ahead log.", [db_file] {
+        std::error_code ec;
+        double total = 0;
+        for (const auto& f : {db_file, std::filesystem::path(db_file.string() + "-wal")}) {
+          const auto n = std::filesystem::file_size(f, ec);
+          if (!ec) total += static_cast<double>(n);
+        }
+        return total;
+      });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::counter, "alertrouter_state_commit_failures_total",
+      "State store transactions that failed (webhooks answered 503).",
+      [&committer] { return static_cast<double>(committer.stats().failed_commits); });
 
-  // Pruning: closed incidents and finished notifications older than `retention`.
-  const auto retention = cfg.retention;
+  // Pruning: closed incidents and finished notifications older than `retention`. Never sooner
+  // than the dedup table forgets them: a restart must not forget what dedup still relies on.
+  const auto retention = std::max<std::chrono::seconds>(cfg.retention, cfg.dedup.retention);
   boost::asio::steady_timer prune_timer(io);
   std::function<void()> schedule_prune = [&] {
     prune_timer.expires_after(kPruneInterval);
@@ -319,16 +317,16 @@ int run(const std::string& config_path, const std::string& listen_flag,
     server.handle_async("/webhook/alertmanager", {"POST"},
                         [&svc, timer](http_request& r, daemon::http_responder respond) {
                           const auto start = std::chrono::steady_clock::now();
-                          auto shared = std::make_shared<daemon::http_responder>(std::move(respond));
+                          auto shared =
+                              std::make_shared<daemon::http_responder>(std::move(respond));
                           svc.webhook(r, [shared, timer, start](http_response res) {
                             timer.observe(std::chrono::steady_clock::now() - start);
                             shared->send(std::move(res));
                           });
                         });
   }
-  route(server, stats, "/api/v1/outbox", {"GET"}, [&box](http_request& r) {
-    return daemon::outbox_page(box, r);
-  });
+  route(server, stats, "/api/v1/outbox", {"GET"},
+        [&box](http_request& r) { return daemon::outbox_page(box, r); });
   route(server, stats, "/metrics", {"GET"},
         [&svc](http_request& r) { return svc.metrics_page(r); });
   route(server, stats, "/api/v1/oncall", {"GET"},
@@ -430,7 +428,7 @@ int main(int argc, char** argv) {
 
   // One line per event on stderr, which journald keeps; its own timestamps make ours redundant
   // there, but not when run by hand.
-  auto logger = spdlog::stderr_logger_st("alertrouterd");
+  auto logger = spdlog::stderr_logger_mt("alertrouterd");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::trace);

@@ -318,8 +318,8 @@ metrics::metrics(std::string_view version)
   state_commit_duration_ =
       &histograms("alertrouter_state_commit_duration_seconds",
                   "Time to commit one state store transaction, fsync included.")
-           .Add({}, Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+           .Add({}, Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
 
   reload_successful_ = &gauges("alertrouter_config_last_reload_successful",
                                "1 if the last configuration (re)load succeeded, else 0.")

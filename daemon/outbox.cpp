@@ -61,7 +61,10 @@ struct outbox::state {
   void kick(destination& d) {
     if (stopping || d.in_flight || d.queue.empty() || transport == nullptr) return;
     outbox_entry& head = d.queue.front();
-    const std::int64_t wait = head.next_attempt_ms - now_ms();
+    // Capped: a wall clock stepped back since the time was recorded (a restart with a wrong
+    // clock, then NTP) must not hold the queue for the size of the step.
+    const std::int64_t wait =
+        std::min<std::int64_t>(head.next_attempt_ms - now_ms(), options.max_backoff.count());
     if (wait > 0) {
       if (d.timer_armed) return;
       d.timer_armed = true;
@@ -82,8 +85,8 @@ struct outbox::state {
     milliseconds bound = options.initial_backoff;
     for (std::uint32_t i = 1; i < attempts && bound < options.max_backoff; ++i) bound *= 2;
     bound = std::min(bound, options.max_backoff);
-    std::uniform_int_distribution<milliseconds::rep> pick(0, std::max<milliseconds::rep>(
-                                                                 bound.count(), 0));
+    std::uniform_int_distribution<milliseconds::rep> pick(
+        0, std::max<milliseconds::rep>(bound.count(), 0));
     return milliseconds(pick(rng));
   }
 

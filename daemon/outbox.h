@@ -58,7 +58,7 @@ struct outbox_options {
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{std::chrono::seconds(60)};
   std::chrono::milliseconds give_up_after{std::chrono::hours(12)};
-  std::uint32_t max_attempts = 0;  // 0: no limit but give_up_after
+  std::uint32_t max_attempts = 0;         // 0: no limit but give_up_after
   std::optional<std::uint64_t> rng_seed;  // jitter; unset: std::random_device
   std::size_t max_dead_listed = 1000;     // dead-lettered entries kept for list()
 };
@@ -81,11 +81,12 @@ class outbox final : public delivery, public delivery_observer {
   // across restarts), on_retry per scheduled retry, on_done once at the end (delivered, rejected
   // for a 4xx, gave_up when dead-lettered after retries). `wall_clock` gives Unix time (tests
   // pin it); timers run on the steady clock.
-  outbox(boost::asio::io_context& io, outbox_journal& journal, outbox_options options,
-         delivery_observer& observer,
-         std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
-           return std::chrono::system_clock::now();
-         });
+  outbox(
+      boost::asio::io_context& io, outbox_journal& journal, outbox_options options,
+      delivery_observer& observer,
+      std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
+        return std::chrono::system_clock::now();
+      });
   ~outbox() override;
   outbox(const outbox&) = delete;
   outbox& operator=(const outbox&) = delete;

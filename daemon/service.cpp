@@ -135,8 +135,7 @@ std::string destination_of(std::string_view url) {
   const http_url_result u = parse_http_url(url);
   if (!u.url) return "(unusable URL)";
   const std::string& h = u.url->host;
-  return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" +
-         std::to_string(u.url->port);
+  return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(u.url->port);
 }
 
 json::value opt_time(const std::optional<routing::sys_seconds>& t) {
@@ -424,21 +423,40 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     }
     return respond(std::move(ok));  // cannot happen: unsynced_ only names commits in flight
   }
-  pending_commit c;
-  c.fps.reserve(set.incidents.size());
-  for (const routing::incident& inc : set.incidents) c.fps.push_back(inc.fp);
+  // Everything that can fail to allocate is done before the set is handed over: once queued it
+  // will be committed, and its notifications must then reach the outbox.
+  pending_commit& c = commits_.emplace_back();
+  try {
+    c.fps.reserve(set.incidents.size());
+    for (const routing::incident& inc : set.incidents) c.fps.push_back(inc.fp);
+    c.requests = std::move(requests);
+    c.waiters.emplace_back(std::move(respond), std::move(ok));
+    unsynced_.reserve(unsynced_.size() + c.fps.size());
+  } catch (...) {
+    commits_.pop_back();
+    throw;
+  }
   // Commits finish in ticket order, so this body's own commit covers `rests_on` too.
-  c.ticket = durable_.committer->enqueue(std::move(set));
+  try {
+    c.ticket = durable_.committer->enqueue(std::move(set));
+  } catch (const std::exception& e) {  // the committer has stopped (shutdown)
+    auto answers = std::move(c.waiters);
+    commits_.pop_back();
+    log_(log_level::error,
+         "msg=\"state store closed; answering 503\" error=" + kv_quoted(e.what()));
+    for (auto& [reply, unused] : answers) {
+      (void)unused;
+      reply(error_response(503, "state store closed"));
+    }
+    return;
+  }
   for (const routing::fingerprint fp : c.fps) unsynced_[fp] = c.ticket;
-  c.requests = std::move(requests);
-  c.waiters.emplace_back(std::move(respond), std::move(ok));
-  commits_.push_back(std::move(c));
 }
 
 void service::committed(std::uint64_t ticket, std::exception_ptr error) {
   if (commits_.empty() || commits_.front().ticket != ticket) {
-    log_(log_level::error, "msg=\"commit result for an unknown ticket\" ticket=" +
-                               std::to_string(ticket));
+    log_(log_level::error,
+         "msg=\"commit result for an unknown ticket\" ticket=" + std::to_string(ticket));
     return;
   }
   pending_commit c = std::move(commits_.front());
@@ -489,7 +507,8 @@ void service::rebuild_from_store() {
     }
     post([this, state, error] {
       if (!state) {
-        log_(log_level::error, "msg=\"state store unreadable; retrying\" error=" + kv_quoted(error));
+        log_(log_level::error,
+             "msg=\"state store unreadable; retrying\" error=" + kv_quoted(error));
         if (durable_.retry_later) {
           durable_.retry_later([this] { rebuild_from_store(); });
         }
@@ -500,9 +519,10 @@ void service::rebuild_from_store() {
       incidents_.clear();
       for (routing::incident& inc : state->incidents) incidents_.restore(std::move(inc));
       stats_.set_incidents_open(incidents_.open_count());
-      log_(log_level::warn, "msg=\"incident table rebuilt from the state store; accepting "
-                            "webhooks again\" incidents=" +
-                                std::to_string(incidents_.size()));
+      log_(log_level::warn,
+           "msg=\"incident table rebuilt from the state store; accepting "
+           "webhooks again\" incidents=" +
+               std::to_string(incidents_.size()));
       store_error_.clear();
       durable_.committer->resume();
     });
@@ -558,11 +578,10 @@ void service::on_retry(const delivery_request& req, unsigned attempt_no, std::st
                        std::chrono::milliseconds delay) {
   stats_.delivery_retry(req.channel);
   // The sender has logged the failed attempt at warn already; this says when the next one is.
-  log_(log_level::info, "msg=\"delivery retry scheduled\" id=" + req.id +
-                            " destination=" + destination_of(req.url) +
-                            " attempts=" + std::to_string(attempt_no) +
-                            " reason=" + kv_quoted(reason) +
-                            " delay_ms=" + std::to_string(delay.count()));
+  log_(log_level::info,
+       "msg=\"delivery retry scheduled\" id=" + req.id + " destination=" + destination_of(req.url) +
+           " attempts=" + std::to_string(attempt_no) + " reason=" + kv_quoted(reason) +
+           " delay_ms=" + std::to_string(delay.count()));
 }
 
 void service::on_done(const delivery_request& req, delivery_result result, unsigned attempts,
@@ -571,13 +590,15 @@ void service::on_done(const delivery_request& req, delivery_result result, unsig
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(latency).count();
   if (result == delivery_result::delivered) {
     stats_.delivery_latency(req.channel, latency);
-    log_(log_level::info, "msg=\"delivered\" id=" + req.id + " destination=" + destination_of(req.url) + " attempts=" +
-                              std::to_string(attempts) + " latency_ms=" + std::to_string(ms));
+    log_(log_level::info,
+         "msg=\"delivered\" id=" + req.id + " destination=" + destination_of(req.url) +
+             " attempts=" + std::to_string(attempts) + " latency_ms=" + std::to_string(ms));
     return;
   }
   log_(log_level::error, "msg=\"delivery failed\" result=" + std::string(to_string(result)) +
                              " id=" + req.id + " destination=" + destination_of(req.url) +
-                             " attempts=" + std::to_string(attempts) + " detail=" + kv_quoted(detail));
+                             " attempts=" + std::to_string(attempts) +
+                             " detail=" + kv_quoted(detail));
 }
 
 http_response service::oncall(http_request& req) {
@@ -683,17 +704,16 @@ http_response outbox_page(const outbox& box, http_request& req) {
     unsigned n = 0;
     const auto [end, ec] =
         std::from_chars(text.value.data(), text.value.data() + text.value.size(), n);
-    if (!text.valid || ec != std::errc() || end != text.value.data() + text.value.size() ||
-        n < 1 || n > 1000) {
+    if (!text.valid || ec != std::errc() || end != text.value.data() + text.value.size() || n < 1 ||
+        n > 1000) {
       return error_response(400, "limit: expected an integer from 1 to 1000");
     }
     limit = n;
   }
   const auto ms_time = [](std::int64_t ms) -> json::value {
     if (ms <= 0) return nullptr;
-    return json::value(routing::format_rfc3339(
-        routing::sys_seconds(std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::milliseconds(ms)))));
+    return json::value(routing::format_rfc3339(routing::sys_seconds(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::milliseconds(ms)))));
   };
   json::array list;
   for (const outbox_entry& e : box.list(limit)) {

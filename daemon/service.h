@@ -11,8 +11,8 @@
 #include <deque>
 #include <exception>
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -171,7 +171,7 @@ class service final : public delivery_observer {
   std::deque<pending_commit> commits_;  // in ticket order
   // Incidents changed by a commit still in flight: fingerprint -> the newest such ticket.
   std::unordered_map<routing::fingerprint, std::uint64_t, routing::fingerprint_hash> unsynced_;
-  std::string store_error_;             // non-empty: a commit failed, rebuilding
+  std::string store_error_;  // non-empty: a commit failed, rebuilding
   log_level min_level_ = log_level::debug;
 };
 

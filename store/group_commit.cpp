@@ -140,6 +140,7 @@ void group_committer::work() {
       }
       lk.lock();
       in_flight_ = 0;
+      lingered = false;
       continue;
     }
 

@@ -344,7 +344,8 @@ class sqlite_store final : public state_store {
                                  "closed_ms = excluded.closed_ms, data = excluded.data");
     insert_message_ = statement(d, file_,
                                 "INSERT INTO outbox (" + std::string(kMessageColumns) +
-                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                    "ON CONFLICT (id) DO NOTHING");
     attempt_ = statement(d, file_,
                          "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, last_error = ? "
                          "WHERE id = ? AND state = 'pending'");
@@ -391,20 +392,10 @@ class sqlite_store final : public state_store {
     const bool progress_only = std::all_of(sets.begin(), sets.end(), [](const change_set& set) {
       return set.incidents.empty() && set.messages.empty();
     });
-    struct relaxed_sync {
-      sqlite_store& self;
-      bool on;
-      ~relaxed_sync() {
-        if (!on) return;
-        try {
-          self.sync_full_.run();
-        } catch (const store_error&) {
-          // Reported by the next statement that fails; synchronous stays as it was.
-        }
-      }
-    } relaxed{*this, progress_only};
     try {
-      if (progress_only) sync_normal_.run();
+      // Set for every transaction, so a failure to switch back can never leave change sets
+      // committed without their fsync: if FULL cannot be set, the commit fails.
+      (progress_only ? sync_normal_ : sync_full_).run();
       begin_.run();
       for (change_set& set : sets) {
         for (const routing::incident& inc : set.incidents) write_incident(inc);
@@ -416,14 +407,19 @@ class sqlite_store final : public state_store {
         set_meta_.bind("next_incident_id", next_incident_id_).run();
       }
       commit_.run();
-    } catch (const store_error& e) {
+    } catch (...) {
+      // Whatever failed (a store error, or bad_alloc while encoding), no transaction stays open.
       rollback();
       next_seq_ = seq_before;
       next_incident_id_ = incident_before;
       for (change_set& set : sets) {
         for (outbox_message& m : set.messages) m.seq = 0;
       }
-      throw store_error("commit to " + file_.string() + ": " + reason(e));
+      try {
+        throw;
+      } catch (const store_error& e) {
+        throw store_error("commit to " + file_.string() + ": " + reason(e));
+      }
     }
   }
 
@@ -534,14 +530,19 @@ class sqlite_store final : public state_store {
     next_incident_id_ = std::max(next_incident_id_, inc.id + 1);
   }
 
+  // A message whose id is already stored (the same notification computed again, e.g. after a
+  // restart restored an incident the table had evicted) is skipped, seq left 0: one id, one row.
   void write_message(outbox_message& m) {
-    m.seq = next_seq_;
     insert_message_
-        .bind(m.seq, m.id, m.destination, m.url, m.channel, routing::to_string(m.kind), m.body,
+        .bind(next_seq_, m.id, m.destination, m.url, m.channel, routing::to_string(m.kind), m.body,
               m.created_ms, to_string(m.state), m.attempts, m.next_attempt_ms, m.last_error,
               m.finished_ms)
         .run();
-    ++next_seq_;
+    if (sqlite3_changes64(db_.get()) == 0) {
+      m.seq = 0;
+      return;
+    }
+    m.seq = next_seq_++;
   }
 
   void write_progress(const progress_update& p) {

@@ -66,7 +66,8 @@ struct change_set {
   // Upserted, keyed by fingerprint: an incident replaces the stored row with its fingerprint
   // (a reopened incident replaces the older one).
   std::vector<routing::incident> incidents;
-  // New outbox rows; commit() fills in each one's seq. An id already stored fails the commit.
+  // New outbox rows; commit() fills in each one's seq. A message whose id is already stored is
+  // skipped (its seq stays 0): the same notification computed again is one row, never an error.
   std::vector<outbox_message> messages;
   // Progress of earlier messages (group_committer batches delivery progress this way).
   std::vector<progress_update> progress;

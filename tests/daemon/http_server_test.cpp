@@ -201,7 +201,7 @@ class http_server_test : public ::testing::Test {
   std::atomic<int> echo_calls_{0};
   std::mutex log_mutex_;
   std::vector<std::string> log_;
-  std::vector<std::pair<std::string, unsigned>> refusals_;  // (path, status)
+  std::vector<std::pair<std::string, unsigned>> refusals_;      // (path, status)
   std::vector<std::pair<std::string, http_responder>> parked_;  // io thread only
 };
 

@@ -2,21 +2,20 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
 #include <sqlite3.h>
+#include <stdlib.h>
 
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
 #include <cstddef>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -1141,8 +1140,8 @@ TEST_F(durable_service_test, a_failed_commit_is_503_and_changes_nothing) {
   EXPECT_EQ((*retried)->status, 200u);
   EXPECT_EQ((*retried)->body, summary(1, 1, 0, 0, 0, 2));
   EXPECT_THAT(out_.submitted, SizeIs(2));
-  EXPECT_TRUE(has_line(metrics_text(),
-                       R"(alertrouter_webhooks_received_total{result="unavailable"} 2)"));
+  EXPECT_TRUE(
+      has_line(metrics_text(), R"(alertrouter_webhooks_received_total{result="unavailable"} 2)"));
 }
 
 TEST(split_listen, parses_host_and_port) {

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
-#include <boost/json.hpp>
 #include <fstream>
 #include <map>
 #include <random>

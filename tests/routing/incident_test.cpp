@@ -380,8 +380,8 @@ TEST(incident_table_restore, replaces_by_fingerprint_evicts_when_full_and_clear_
   EXPECT_EQ(t.find(fingerprint{2}), nullptr);
   const auto r = t.observe(firing(4, t0), ownership::owned, t0);
   EXPECT_EQ(r.subject->id, 14u);  // ids are never reused
-  t.reserve_ids(100);  // ids of incidents a store pruned
-  t.reserve_ids(50);   // never goes back
+  t.reserve_ids(100);             // ids of incidents a store pruned
+  t.reserve_ids(50);              // never goes back
   EXPECT_EQ(t.observe(firing(5, t0), ownership::owned, t0).subject->id, 100u);
 }
 

@@ -313,34 +313,31 @@ TEST(SqliteStore, PruneDeletesOnlyWhatFinishedBeforeTheCutoff) {
             "delivered-new");
 }
 
-TEST(SqliteStore, AFailedCommitStoresNothingOfTheBatchAndTheStoreStaysUsable) {
+TEST(SqliteStore, AMessageIdAlreadyStoredIsSkippedNotAnError) {
   scratch_dir dir;
   auto s = open_sqlite_store(dir.state());
   change_set first = sample_set(1);
   commit_one(*s, first);
+  const std::string original_body = first.messages[0].body;
 
-  // The second set repeats a message id: the whole batch, including the good first set, fails.
+  // The same notification computed again (same id) in a later batch: one row, the first.
   std::vector<change_set> batch = {sample_set(10), sample_set(20)};
   batch[1].messages[0].id = "page-1";
-  try {
-    s->commit(batch);
-    FAIL() << "no error";
-  } catch (const store_error& e) {
-    EXPECT_THAT(e.what(),
-                AllOf(HasSubstr("commit to"), HasSubstr(sqlite_store_file(dir.state()).string()),
-                      HasSubstr("UNIQUE")));
-  }
-  EXPECT_EQ(batch[0].messages[0].seq, 0u);
+  batch[1].messages[0].body = "{\"again\":true}";
+  s->commit(batch);
+  EXPECT_EQ(batch[0].messages[0].seq, 3u);
+  EXPECT_EQ(batch[1].messages[0].seq, 0u);  // skipped
+  EXPECT_EQ(batch[1].messages[1].seq, 5u);  // the rest of its set is stored
   recovered_state r = s->load();
-  EXPECT_EQ(r.incidents.size(), 2u);
-  EXPECT_EQ(r.pending.size(), 2u);
-  EXPECT_EQ(r.next_seq, 3u);
-  EXPECT_EQ(r.next_incident_id, 3u);
+  EXPECT_EQ(r.incidents.size(), 6u);
+  ASSERT_EQ(r.pending.size(), 5u);
+  EXPECT_EQ(r.pending[0].id, "page-1");
+  EXPECT_EQ(r.pending[0].body, original_body);
+  EXPECT_EQ(r.next_seq, 6u);
 
   change_set later = sample_set(30);
   commit_one(*s, later);
-  EXPECT_EQ(later.messages[0].seq, 3u);
-  EXPECT_EQ(s->load().incidents.size(), 4u);
+  EXPECT_EQ(later.messages[0].seq, 6u);
 }
 
 TEST(SqliteStore, ALockedStoreFailsTheCommitQuicklyThenRecovers) {
