@@ -158,9 +158,7 @@ int run(const std::string& config_path, const std::string& listen_flag,
   try {
     db = store::open_sqlite_store(state_dir);
     recovered = db->load();
-    for (store::outbox_message& m : db->list_outbox(1000)) {
-      if (m.state == store::message_state::dead) dead_listed.push_back(std::move(m));
-    }
+    dead_listed = db->list_dead(1000);
   } catch (const std::exception& e) {
     spdlog::error("msg=\"cannot open the state store\" state_dir=\"{}\" error=\"{}\"", state_dir,
                   e.what());

@@ -260,9 +260,22 @@ void group_committer::commit_batch(std::vector<item>& batch) {
         std::move(sets[i].progress.begin(), sets[i].progress.end(), std::back_inserter(retained_));
       }
       if (retained_.size() > opts_.max_retained_progress) {
-        const std::size_t excess = retained_.size() - opts_.max_retained_progress;
-        retained_.erase(retained_.begin(), retained_.begin() + static_cast<std::ptrdiff_t>(excess));
-        dropped = excess;
+        // Over the cap: failed-attempt records go first (losing one only resets a retry count);
+        // delivered and dead marks only if there is nothing else (losing one means a resend).
+        std::size_t excess = retained_.size() - opts_.max_retained_progress;
+        const auto attempts_end =
+            std::remove_if(retained_.begin(), retained_.end(), [&excess](const progress_update& p) {
+              if (excess == 0 || p.op != progress_update::what::attempt) return false;
+              --excess;
+              return true;
+            });
+        dropped = static_cast<std::uint64_t>(retained_.end() - attempts_end);
+        retained_.erase(attempts_end, retained_.end());
+        if (excess > 0) {
+          retained_.erase(retained_.begin(),
+                          retained_.begin() + static_cast<std::ptrdiff_t>(excess));
+          dropped += excess;
+        }
       }
     }
     {

@@ -488,6 +488,18 @@ class sqlite_store final : public state_store {
     return out;
   }
 
+  std::vector<outbox_message> list_dead(std::size_t limit) override {
+    std::vector<outbox_message> out;
+    statement s(db_.get(), file_,
+                "SELECT " + std::string(kMessageColumns) +
+                    " FROM outbox WHERE state = 'dead' ORDER BY seq DESC LIMIT ?",
+                false);
+    s.bind(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    while (s.step()) out.push_back(read_message(s));
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
  private:
   // The part of a store_error after "WHAT FILE: ", so a wrapped error names the file once.
   std::string reason(const store_error& e) const {

@@ -133,6 +133,9 @@ class state_store {
   // Pending and dead messages (for GET /api/v1/outbox), oldest (lowest seq) first, at most
   // `limit`.
   virtual std::vector<outbox_message> list_outbox(std::size_t limit) = 0;
+
+  // The `limit` most recently accepted dead messages (highest seq), oldest of them first.
+  virtual std::vector<outbox_message> list_dead(std::size_t limit) = 0;
 };
 
 // The file a store in `dir` lives in: DIR/alertrouter.db.

@@ -60,6 +60,7 @@ class fake_store final : public state_store {
   prune_result prune(std::int64_t) override { return {}; }
   store_stats stats() override { return {}; }
   std::vector<outbox_message> list_outbox(std::size_t) override { return {}; }
+  std::vector<outbox_message> list_dead(std::size_t) override { return {}; }
 
  private:
   std::shared_ptr<log> log_;
@@ -306,6 +307,37 @@ TEST(GroupCommitter, CommitDelayGathersSetsUntilTheBatchIsFullOrStop) {
   EXPECT_EQ(done.tickets(), (std::vector<std::uint64_t>{1, 2, 3, 4}));
   std::lock_guard lk(log->mu);
   EXPECT_EQ(log->commit_sizes, (std::vector<std::size_t>{3, 1}));
+}
+
+TEST(GroupCommitter, OverTheRetainCapFailedAttemptsAreDroppedBeforeDeliveredAndDeadMarks) {
+  auto log = std::make_shared<fake_store::log>();
+  done_log done;
+  group_committer::options o;
+  o.max_retained_progress = 2;
+  o.progress_retry_delay = 5ms;
+  group_committer c(std::make_unique<fake_store>(log), done.fn(), o);
+  {
+    worker_gate gate(c);  // all four go into one transaction, which fails
+    c.record_attempt("a1", 1, 1000, "HTTP 503");
+    c.mark_delivered("d1", 2, 1000);
+    c.record_attempt("a2", 1, 1000, "HTTP 503");
+    c.mark_dead("x1", 1, 1000, "HTTP 400");
+    std::lock_guard lk(log->mu);
+    log->fail_next = 1;
+  }
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    {
+      std::lock_guard lk(log->mu);
+      if (!log->progress.empty()) break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "retained progress never retried";
+    std::this_thread::sleep_for(1ms);
+  }
+  c.stop();
+  EXPECT_EQ(c.stats().progress_dropped, 2u);
+  std::lock_guard lk(log->mu);
+  EXPECT_EQ(log->progress, (std::vector<std::string>{"delivered:d1", "dead:x1"}));
 }
 
 TEST(GroupCommitter, TheErrorGivenToTicketsIsTheStoreError) {

@@ -253,6 +253,11 @@ TEST(SqliteStore, LoadGivesPendingOnlyInSeqOrderWithTheirProgress) {
   EXPECT_EQ(listed[2].last_error, "HTTP 400");
   EXPECT_EQ(s->list_outbox(2).size(), 2u);
   EXPECT_EQ(s->list_outbox(2)[1].id, "m3");
+  // Dead ones alone, however many pending ones precede them.
+  const std::vector<outbox_message> dead = s->list_dead(10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].id, "m4");
+  EXPECT_TRUE(s->list_dead(0).empty());
 }
 
 TEST(SqliteStore, StatsCountPendingDeadAndTheOldestPending) {
