@@ -478,29 +478,28 @@ class sqlite_store final : public state_store {
   }
 
   std::vector<outbox_message> list_outbox(std::size_t limit) override {
-    std::vector<outbox_message> out;
-    statement s(db_.get(), file_,
-                "SELECT " + std::string(kMessageColumns) +
-                    " FROM outbox WHERE state IN ('pending', 'dead') ORDER BY seq LIMIT ?",
-                false);
-    s.bind(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-    while (s.step()) out.push_back(read_message(s));
-    return out;
+    return select_messages("state IN ('pending', 'dead') ORDER BY seq", limit);
   }
 
   std::vector<outbox_message> list_dead(std::size_t limit) override {
-    std::vector<outbox_message> out;
-    statement s(db_.get(), file_,
-                "SELECT " + std::string(kMessageColumns) +
-                    " FROM outbox WHERE state = 'dead' ORDER BY seq DESC LIMIT ?",
-                false);
-    s.bind(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
-    while (s.step()) out.push_back(read_message(s));
+    std::vector<outbox_message> out = select_messages("state = 'dead' ORDER BY seq DESC", limit);
     std::reverse(out.begin(), out.end());
     return out;
   }
 
  private:
+  // Outbox rows matching `where_order` (a WHERE condition and ORDER BY), at most `limit`.
+  std::vector<outbox_message> select_messages(std::string_view where_order, std::size_t limit) {
+    std::vector<outbox_message> out;
+    statement s(db_.get(), file_,
+                "SELECT " + std::string(kMessageColumns) + " FROM outbox WHERE " +
+                    std::string(where_order) + " LIMIT ?",
+                false);
+    s.bind(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    while (s.step()) out.push_back(read_message(s));
+    return out;
+  }
+
   // The part of a store_error after "WHAT FILE: ", so a wrapped error names the file once.
   std::string reason(const store_error& e) const {
     std::string_view msg = e.what();
