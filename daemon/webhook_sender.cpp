@@ -10,6 +10,7 @@
 #include <cmath>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -191,6 +192,8 @@ struct job {
   std::string port;
   std::string target;
   std::string host_header;
+  // Set when the host is an IP literal: connect to it directly, without a resolver thread.
+  std::optional<tcp::endpoint> literal;
   unsigned attempts = 0;  // attempts started
   bool counted = false;   // counted in state::pending (false for outcomes decided in submit())
 };
@@ -350,6 +353,10 @@ class webhook_attempt : public std::enable_shared_from_this<webhook_attempt> {
     reused_ = false;
     conn_ = std::make_shared<connection>(st_->io);
     const auto deadline = clock_type::now() + st_->opt.connect_timeout;
+    if (job_->literal) {
+      conn_->stream.expires_at(deadline);
+      return open(*job_->literal);
+    }
     resolving_ = true;
     // The resolver's cancel() cannot interrupt a getaddrinfo() already running on Asio's
     // resolver thread, so the timeout concludes the attempt itself and the late answer is
@@ -371,18 +378,24 @@ class webhook_attempt : public std::enable_shared_from_this<webhook_attempt> {
           if (ec) return self->fail(describe("resolve", ec, self->st_->opt.connect_timeout));
           self->conn_->stream.expires_at(deadline);
           self->conn_->stream.async_connect(
-              results, [self](const error_code& cec, const tcp::endpoint&) {
-                if (self->concluded_) return;
-                if (cec)
-                  return self->fail(describe("connect", cec, self->st_->opt.connect_timeout));
-                ++self->st_->stats.connections_opened;
-                ++self->st_->open_connections;
-                self->conn_->open = true;
-                error_code ignored;
-                self->conn_->stream.socket().set_option(tcp::no_delay(true), ignored);
-                self->send();
-              });
+              results, [self](const error_code& cec, const tcp::endpoint&) { self->opened(cec); });
         });
+  }
+
+  void open(const tcp::endpoint& endpoint) {
+    conn_->stream.async_connect(
+        endpoint, [self = shared_from_this()](const error_code& ec) { self->opened(ec); });
+  }
+
+  void opened(const error_code& ec) {
+    if (concluded_) return;
+    if (ec) return fail(describe("connect", ec, st_->opt.connect_timeout));
+    ++st_->stats.connections_opened;
+    ++st_->open_connections;
+    conn_->open = true;
+    error_code ignored;
+    conn_->stream.socket().set_option(tcp::no_delay(true), ignored);
+    send();
   }
 
   void send() {
@@ -543,6 +556,9 @@ void webhook_sender::state::submit(delivery_request req) {
   j->port = std::to_string(u.port);
   const bool v6 = u.host.find(':') != std::string::npos;
   j->dest_key = (v6 ? "[" + u.host + "]" : u.host) + ":" + j->port;
+  error_code not_literal;
+  const auto address = asio::ip::make_address(u.host, not_literal);
+  if (!not_literal) j->literal.emplace(address, u.port);
   j->target = std::move(u.target);
   j->host_header = std::move(u.host_header);
   j->counted = true;

@@ -79,6 +79,20 @@ CREATE TABLE meta (
   value INTEGER NOT NULL
 );
 )sql",
+    // v2: bodies in their own table, so delivery progress (attempts, delivered, dead) rewrites
+    // a small row instead of one carrying a few KB of JSON; one index serves every outbox query
+    // by state (the pending queue, the dead letters, pruning by finished_ms).
+    R"sql(
+CREATE TABLE outbox_body (
+  seq INTEGER PRIMARY KEY NOT NULL,
+  body TEXT NOT NULL
+);
+INSERT INTO outbox_body (seq, body) SELECT seq, body FROM outbox;
+DROP INDEX outbox_state;
+DROP INDEX outbox_finished;
+ALTER TABLE outbox DROP COLUMN body;
+CREATE INDEX outbox_by_state ON outbox (state, finished_ms);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -324,6 +338,9 @@ outbox_message read_message(const statement& s) {
 constexpr std::string_view kMessageColumns =
     "seq, id, destination, url, channel, kind, body, created_ms, state, attempts, "
     "next_attempt_ms, last_error, finished_ms";
+// Where kMessageColumns come from: every outbox row has its body row (both are written and
+// pruned in the same transaction).
+constexpr std::string_view kMessageTables = "outbox JOIN outbox_body USING (seq)";
 
 std::int64_t closed_ms(const routing::incident& inc) {
   if (!inc.closed_at) return 0;
@@ -343,9 +360,11 @@ class sqlite_store final : public state_store {
                                  "id = excluded.id, open = excluded.open, "
                                  "closed_ms = excluded.closed_ms, data = excluded.data");
     insert_message_ = statement(d, file_,
-                                "INSERT INTO outbox (" + std::string(kMessageColumns) +
-                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                                    "ON CONFLICT (id) DO NOTHING");
+                                "INSERT INTO outbox (seq, id, destination, url, channel, kind, "
+                                "created_ms, state, attempts, next_attempt_ms, last_error, "
+                                "finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                                "ON CONFLICT (id) DO NOTHING");
+    insert_body_ = statement(d, file_, "INSERT INTO outbox_body (seq, body) VALUES (?, ?)");
     attempt_ = statement(d, file_,
                          "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, last_error = ? "
                          "WHERE id = ? AND state = 'pending'");
@@ -373,8 +392,8 @@ class sqlite_store final : public state_store {
       }
     }
     statement msg(db_.get(), file_,
-                  "SELECT " + std::string(kMessageColumns) +
-                      " FROM outbox WHERE state = 'pending' ORDER BY seq",
+                  "SELECT " + std::string(kMessageColumns) + " FROM " +
+                      std::string(kMessageTables) + " WHERE state = 'pending' ORDER BY seq",
                   false);
     while (msg.step()) r.pending.push_back(read_message(msg));
     read_high_water();
@@ -386,6 +405,8 @@ class sqlite_store final : public state_store {
   void commit(std::span<change_set> sets) override {
     const std::uint64_t seq_before = next_seq_;
     const std::uint64_t incident_before = next_incident_id_;
+    // The high-water marks (next_seq, next_incident_id) are not written here: the rows hold
+    // them (max(seq) + 1, max(id) + 1) until prune() deletes rows, which saves them in meta first.
     // Delivery progress alone needs no fsync of its own: losing it in a power cut costs one more
     // attempt (same id). It reaches the disk with the next fsync of the WAL (the next change set
     // committed, or a checkpoint). SQLite's WAL mode keeps the database consistent either way.
@@ -401,10 +422,6 @@ class sqlite_store final : public state_store {
         for (const routing::incident& inc : set.incidents) write_incident(inc);
         for (outbox_message& m : set.messages) write_message(m);
         for (const progress_update& p : set.progress) write_progress(p);
-      }
-      if (next_seq_ != seq_before) set_meta_.bind("next_seq", next_seq_).run();
-      if (next_incident_id_ != incident_before) {
-        set_meta_.bind("next_incident_id", next_incident_id_).run();
       }
       commit_.run();
     } catch (...) {
@@ -441,14 +458,23 @@ class sqlite_store final : public state_store {
     prune_result r;
     try {
       begin_.run();
+      // Deleted rows take their seq and incident id with them: keep the marks (read_high_water).
+      set_meta_.bind("next_seq", next_seq_).run();
+      set_meta_.bind("next_incident_id", next_incident_id_).run();
       statement inc(db_.get(), file_,
                     "DELETE FROM incidents WHERE closed_ms IS NOT NULL AND closed_ms < ?", false);
       inc.bind(before_ms).run();
       r.incidents = static_cast<std::uint64_t>(sqlite3_changes64(db_.get()));
+      statement body(db_.get(), file_,
+                     "DELETE FROM outbox_body WHERE seq IN "
+                     "(SELECT seq FROM outbox WHERE state = ? AND finished_ms < ?)",
+                     false);
       statement msg(db_.get(), file_, "DELETE FROM outbox WHERE state = ? AND finished_ms < ?",
                     false);
+      body.bind("delivered", before_ms).run();
       msg.bind("delivered", before_ms).run();
       r.delivered = static_cast<std::uint64_t>(sqlite3_changes64(db_.get()));
+      body.bind("dead", before_ms).run();
       msg.bind("dead", before_ms).run();
       r.dead = static_cast<std::uint64_t>(sqlite3_changes64(db_.get()));
       commit_.run();
@@ -492,8 +518,8 @@ class sqlite_store final : public state_store {
   std::vector<outbox_message> select_messages(std::string_view where_order, std::size_t limit) {
     std::vector<outbox_message> out;
     statement s(db_.get(), file_,
-                "SELECT " + std::string(kMessageColumns) + " FROM outbox WHERE " +
-                    std::string(where_order) + " LIMIT ?",
+                "SELECT " + std::string(kMessageColumns) + " FROM " + std::string(kMessageTables) +
+                    " WHERE " + std::string(where_order) + " LIMIT ?",
                 false);
     s.bind(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
     while (s.step()) out.push_back(read_message(s));
@@ -545,7 +571,7 @@ class sqlite_store final : public state_store {
   // restart restored an incident the table had evicted) is skipped, seq left 0: one id, one row.
   void write_message(outbox_message& m) {
     insert_message_
-        .bind(next_seq_, m.id, m.destination, m.url, m.channel, routing::to_string(m.kind), m.body,
+        .bind(next_seq_, m.id, m.destination, m.url, m.channel, routing::to_string(m.kind),
               m.created_ms, to_string(m.state), m.attempts, m.next_attempt_ms, m.last_error,
               m.finished_ms)
         .run();
@@ -553,6 +579,7 @@ class sqlite_store final : public state_store {
       m.seq = 0;
       return;
     }
+    insert_body_.bind(next_seq_, m.body).run();
     m.seq = next_seq_++;
   }
 
@@ -580,8 +607,8 @@ class sqlite_store final : public state_store {
   db_ptr db_;
   fs::path file_;
   statement sync_normal_, sync_full_;
-  statement begin_, commit_, upsert_incident_, insert_message_, attempt_, delivered_, dead_,
-      set_meta_;
+  statement begin_, commit_, upsert_incident_, insert_message_, insert_body_, attempt_, delivered_,
+      dead_, set_meta_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_incident_id_ = 1;
 };
@@ -607,6 +634,11 @@ void make_dir(const fs::path& dir) {
 fs::path sqlite_store_file(const fs::path& dir) { return dir / "alertrouter.db"; }
 
 std::unique_ptr<state_store> open_sqlite_store(const fs::path& dir) {
+  // SQLite's memory statistics (which nobody reads here) take a global mutex on every
+  // allocation; off, before SQLite initializes. Too late (another user of SQLite in the
+  // process initialized it first) is harmless: it only costs that mutex.
+  static const bool configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  (void)configured;
   make_dir(dir);
   // Two daemons writing one store would both deliver everything: the second one is refused.
   auto lock = std::make_unique<dir_lock>(dir);
@@ -632,6 +664,10 @@ std::unique_ptr<state_store> open_sqlite_store(const fs::path& dir) {
     if (check != "ok") throw store_error(file.string() + ": corrupt: " + check);
   }
 
+  // A new store gets 8 KiB pages (set before the first table, and before WAL mode, which fixes
+  // the page size): a commit writes a few KB per webhook (incidents, notification bodies), and
+  // bigger pages mean fewer WAL frames, each a write() of its own.
+  if (version == 0) exec(d, file, "PRAGMA page_size = 8192", "set the page size of");
   const std::string mode = pragma_text(d, file, "PRAGMA journal_mode = WAL", "set WAL mode on");
   if (mode != "wal") {
     throw store_error("set WAL mode on " + file.string() + ": journal mode is " + mode);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "store/incident_codec.h"
 #include "store/state_store.h"
 #include "tests/store/store_fixtures.h"
 
@@ -120,7 +121,82 @@ TEST(SqliteStore, CreatesTheDirectoryPrivateAndUsesWal) {
   EXPECT_EQ(fs::status(nested).permissions() & fs::perms::all, fs::perms::owner_all);
   raw_db raw(sqlite_store_file(nested));
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.text("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.text("PRAGMA page_size"), "8192");
+}
+
+// A store written by the first release (schema v1: bodies inside the outbox rows) is migrated in
+// place on open: nothing pending, dead or remembered is lost, and ids keep increasing.
+TEST(SqliteStore, MigratesAVersion1StoreKeepingEverything) {
+  scratch_dir dir;
+  fs::create_directories(dir.state());
+  const routing::incident open_inc = make_incident(7, 0x77, false);
+  {
+    raw_db raw(sqlite_store_file(dir.state()));
+    raw.exec("PRAGMA journal_mode = WAL");
+    // Version 1's schema, as released.
+    raw.exec(R"sql(
+CREATE TABLE incidents (
+  fingerprint TEXT PRIMARY KEY NOT NULL, id INTEGER NOT NULL,
+  open INTEGER NOT NULL CHECK (open IN (0, 1)), closed_ms INTEGER, data TEXT NOT NULL);
+CREATE INDEX incidents_closed ON incidents (closed_ms) WHERE closed_ms IS NOT NULL;
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY NOT NULL, id TEXT NOT NULL UNIQUE, destination TEXT NOT NULL,
+  url TEXT NOT NULL, channel TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('page', 'resolve')),
+  body TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, last_error TEXT NOT NULL,
+  finished_ms INTEGER NOT NULL);
+CREATE INDEX outbox_state ON outbox (state, seq);
+CREATE INDEX outbox_finished ON outbox (state, finished_ms);
+CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+PRAGMA user_version = 1;
+PRAGMA application_id = 1095914578;
+)sql");
+    raw.exec("INSERT INTO incidents VALUES ('" + routing::to_hex(open_inc.fp) + "', 7, 1, NULL, '" +
+             encode_incident(open_inc) + "')");
+    raw.exec(
+        "INSERT INTO outbox VALUES (3, 'page-7', 'd', 'http://127.0.0.1:9000/d', 'webhook', "
+        "'page', '{\"id\":\"page-7\"}', 1000, 'pending', 2, 5000, 'HTTP 503', 0)");
+    raw.exec(
+        "INSERT INTO outbox VALUES (4, 'page-8', 'd', 'http://127.0.0.1:9000/d', 'webhook', "
+        "'page', '{\"id\":\"page-8\"}', 1000, 'dead', 1, 0, 'HTTP 400', 2000)");
+    raw.exec("INSERT INTO meta VALUES ('next_seq', 10), ('next_incident_id', 20)");
+  }
+
+  auto s = open_sqlite_store(dir.state());
+  const recovered_state r = s->load();
+  ASSERT_EQ(r.incidents.size(), 1u);
+  expect_incident_eq(r.incidents[0], open_inc);
+  ASSERT_EQ(r.pending.size(), 1u);
+  EXPECT_EQ(r.pending[0].seq, 3u);
+  EXPECT_EQ(r.pending[0].id, "page-7");
+  EXPECT_EQ(r.pending[0].body, R"({"id":"page-7"})");
+  EXPECT_EQ(r.pending[0].attempts, 2u);
+  EXPECT_EQ(r.pending[0].last_error, "HTTP 503");
+  EXPECT_EQ(r.next_seq, 10u);
+  EXPECT_EQ(r.next_incident_id, 20u);
+  const std::vector<outbox_message> dead = s->list_dead(10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].body, R"({"id":"page-8"})");
+  EXPECT_EQ(dead[0].last_error, "HTTP 400");
+
+  change_set set;
+  set.messages = {make_message("page-21", "d")};
+  commit_one(*s, set);
+  EXPECT_EQ(set.messages[0].seq, 10u);
+  s->mark_delivered("page-7", 3, 3000);
+  EXPECT_EQ(s->prune(4000).dead, 1u);
+  EXPECT_EQ(s->stats().pending, 1u);
+  EXPECT_EQ(s->stats().dead, 0u);
+  s.reset();
+
+  raw_db raw(sqlite_store_file(dir.state()));
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'body'"), "0");
+  // Pruned messages take their bodies with them.
+  EXPECT_EQ(raw.text("SELECT group_concat(seq) FROM outbox_body"), "10");
+  EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
 }
 
 TEST(SqliteStore, ASecondOpenOfTheSameDirectoryIsRefusedWhileTheFirstIsOpen) {
@@ -520,7 +596,7 @@ TEST(SqliteStoreCheck, ReportsASoundStoreWithoutTouchingIt) {
   EXPECT_TRUE(r.ok);
   std::string all;
   for (const std::string& l : r.lines) all += l + "\n";
-  EXPECT_THAT(all, AllOf(HasSubstr("schema version 1"), HasSubstr("integrity: ok"),
+  EXPECT_THAT(all, AllOf(HasSubstr("schema version 2"), HasSubstr("integrity: ok"),
                          HasSubstr("incidents: 1 open, 1 closed"),
                          HasSubstr("outbox: 1 pending, 1 dead, 0 delivered"), HasSubstr(": OK")));
 
