@@ -188,9 +188,34 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     // One deadline for the whole request, header and body: tcp_stream's expiry is absolute and
     // applies to every operation until it is set again.
     stream_.expires_after(limits().read_timeout);
+    // The common case: the whole request (header and body) came with the first read. Parse it
+    // here rather than through Beast's read operations, each of which would complete through
+    // the io_context's queue.
+    if (buffer_.size() > 0) {
+      error_code ec;
+      parse_buffered(ec);
+      if (ec) return on_read_error(ec);
+      if (parser_->is_header_done()) return on_header(ec);
+    }
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_header(ec); });
+  }
+
+  // Feeds the buffered bytes to the parser, as far as they go: a whole request, a header, or
+  // nothing (an incomplete header stays buffered for Beast's read). Leaves `ec` clear unless the
+  // bytes are refused (too large, malformed).
+  void parse_buffered(error_code& ec) {
+    parser_->eager(true);
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return;
+      }
+      if (ec || used == 0) return;
+    }
   }
 
   void on_header(const error_code& ec) {
@@ -294,29 +319,57 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
       server_->log("http handler returned invalid status=" + std::to_string(res.status));
       res = plain(500, "internal error\n");
     }
-    response_ = {};
-    response_.version(version);
-    response_.result(res.status);
-    if (!has_no_body(res.status)) {
-      if (!res.content_type.empty()) response_.set(http::field::content_type, res.content_type);
-      response_.body() = std::move(res.body);
-      response_.content_length(response_.body().size());
-    }
-    for (auto& [name, value] : res.headers) response_.insert(name, value);
-    response_.keep_alive(!close_after);
+    serialize(res, close_after, version);
     close_after_write_ = close_after;
     ++server_->stats.responses_by_class[res.status / 100];
 
     phase_ = phase::writing;
     stream_.expires_after(limits().write_timeout);
-    // The serializer hands header and body to one gather write; with TCP_NODELAY it leaves now.
-    http::async_write(
-        stream_, response_,
+    // Header and body in one buffer, one write; with TCP_NODELAY it leaves now.
+    asio::async_write(
+        stream_, asio::buffer(out_),
         [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
   }
 
+  // The response as HTTP/1.x bytes in out_: status line, Content-Type and Content-Length (none
+  // for 204 and 304), the handler's extra fields, Connection when it differs from the version's
+  // default, then the body.
+  void serialize(const http_response& res, bool close_after, unsigned version) {
+    out_.clear();
+    out_ += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    out_ += std::to_string(res.status);
+    out_ += ' ';
+    out_ += http::obsolete_reason(static_cast<http::status>(res.status));
+    out_ += "\r\n";
+    const bool body = !has_no_body(res.status);
+    if (body && !res.content_type.empty()) add_field("Content-Type", res.content_type);
+    if (body) add_field("Content-Length", std::to_string(res.body.size()));
+    for (const auto& [name, value] : res.headers) add_field(name, value);
+    if (close_after && version >= 11) add_field("Connection", "close");
+    if (!close_after && version < 11) add_field("Connection", "keep-alive");
+    out_ += "\r\n";
+    if (body) out_ += res.body;
+  }
+
+  void add_field(std::string_view name, std::string_view value) {
+    // A field a handler built from request data must not split the response: CR, LF and NUL
+    // never reach the wire.
+    constexpr std::string_view forbidden("\r\n\0", 3);
+    if (name.empty() || name.find_first_of(forbidden) != std::string_view::npos ||
+        name.find_first_of(" :") != std::string_view::npos ||
+        value.find_first_of(forbidden) != std::string_view::npos) {
+      server_->log("http handler returned an invalid header field, dropped: name=\"" +
+                   std::string(name.substr(0, 64)) + "\"");
+      return;
+    }
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    out_ += "\r\n";
+  }
+
   void on_write(const error_code& ec) {
-    response_ = {};
+    if (out_.capacity() > first_read_size) out_ = std::string();
     if (ec) {
       if (ec == beast::error::timeout) {
         ++server_->stats.write_timeouts;
@@ -354,7 +407,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  std::string out_;  // the response being written
   std::string remote_;
   phase phase_ = phase::idle;
   bool close_after_write_ = false;

@@ -140,6 +140,14 @@ class http_server_test : public ::testing::Test {
       const std::lock_guard lock(log_mutex_);
       refusals_.emplace_back(std::string(path), status);
     });
+    // A handler that builds a field from data it should not have trusted.
+    server_->handle("/split", {"GET"}, [](http_request&) {
+      http_response res;
+      res.body = "split\n";
+      res.headers = {
+          {"X-Injected", "a\r\nSet-Cookie: stolen=1"}, {"Bad Name", "x"}, {"X-Fine", "ok"}};
+      return res;
+    });
     server_->handle("/boom", {"GET"}, [](http_request&) -> http_response {
       throw std::runtime_error("handler exploded");
     });
@@ -222,6 +230,29 @@ TEST_F(http_server_test, handler_sees_request_and_its_response_is_sent) {
   EXPECT_TRUE((*res)["X-Remote"].starts_with("127.0.0.1:")) << (*res)["X-Remote"];
   EXPECT_TRUE(res->keep_alive());
   EXPECT_EQ(stats().responses_by_class[2], 1u);
+}
+
+TEST_F(http_server_test, a_field_that_would_split_the_response_is_dropped_and_logged) {
+  start();
+  client c(endpoint_);
+  const auto res = c.request("GET /split HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200u);
+  EXPECT_EQ(res->body(), "split\n");
+  EXPECT_EQ((*res)["X-Fine"], "ok");
+  EXPECT_EQ(res->count("Set-Cookie"), 0u);
+  EXPECT_EQ(res->count("X-Injected"), 0u);
+  EXPECT_EQ(res->count("Bad Name"), 0u);
+  {
+    const std::lock_guard lock(log_mutex_);
+    ASSERT_EQ(log_.size(), 2u);
+    EXPECT_NE(log_[0].find("invalid header field, dropped: name=\"X-Injected\""), std::string::npos)
+        << log_[0];
+  }
+  // The connection is still framed correctly.
+  const auto next = c.request(post_echo("after"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body(), "after");
 }
 
 TEST_F(http_server_test, status_204_carries_no_body) {
