@@ -122,7 +122,7 @@ int run(const std::string& config_path, const std::string& listen_flag,
   auto loaded = daemon::load_config(config_path);
   if (auto* errors = std::get_if<std::vector<std::string>>(&loaded)) {
     for (const std::string& e : *errors)
-      spdlog::error("msg=\"configuration refused\" error=\"{}\"", e);
+      spdlog::error("msg=\"configuration refused\" error={}", daemon::log_value(e));
     return 1;
   }
   daemon::loaded_config initial = std::get<daemon::loaded_config>(std::move(loaded));
@@ -132,7 +132,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
   std::uint16_t port = 0;
   const std::string listen = listen_flag.empty() ? cfg.listen : listen_flag;
   if (!daemon::split_listen(listen, host, port)) {
-    spdlog::error("msg=\"bad listen address\" listen=\"{}\" (expected HOST:PORT)", listen);
+    spdlog::error("msg=\"bad listen address\" listen={} expected=HOST:PORT",
+                  daemon::log_value(listen));
     return 1;
   }
 
@@ -144,8 +145,9 @@ int run(const std::string& config_path, const std::string& listen_flag,
   limits.max_connections = cfg.limits.max_connections;
   limits.read_timeout = cfg.limits.read_timeout;
   limits.idle_timeout = cfg.limits.idle_timeout;
-  daemon::http_server server(
-      io, limits, [](std::string_view m) { spdlog::warn("msg=\"http\" detail=\"{}\"", m); });
+  daemon::http_server server(io, limits, [](std::string_view m) {
+    spdlog::warn("msg=http detail={}", daemon::log_value(m));
+  });
 
   routing::memory_incident_table incidents(cfg.dedup.retention, cfg.dedup.max_incidents);
 
@@ -160,15 +162,16 @@ int run(const std::string& config_path, const std::string& listen_flag,
     recovered = db->load();
     dead_listed = db->list_dead(1000);
   } catch (const std::exception& e) {
-    spdlog::error("msg=\"cannot open the state store\" state_dir=\"{}\" error=\"{}\"", state_dir,
-                  e.what());
+    spdlog::error("msg=\"cannot open the state store\" state_dir={} error={}",
+                  daemon::log_value(state_dir), daemon::log_value(e.what()));
     return 1;
   }
   incidents.reserve_ids(recovered.next_incident_id);
   for (routing::incident& inc : recovered.incidents) incidents.restore(std::move(inc));
   recovered.incidents.clear();
-  spdlog::info("msg=\"state recovered\" state_dir=\"{}\" incidents={} open={} pending={}",
-               state_dir, incidents.size(), incidents.open_count(), recovered.pending.size());
+  spdlog::info("msg=\"state recovered\" state_dir={} incidents={} open={} pending={}",
+               daemon::log_value(state_dir), incidents.size(), incidents.open_count(),
+               recovered.pending.size());
 
   daemon::service* svc_ptr = nullptr;  // set once the service exists; commits start after that
   store::group_committer::options commit_options;
@@ -187,7 +190,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
       why = e.what();
     } catch (...) {
     }
-    spdlog::error("msg=\"state store write failed\" what={} error=\"{}\"", what, why);
+    spdlog::error("msg=\"state store write failed\" what={} error={}", daemon::log_value(what),
+                  daemon::log_value(why));
   };
   store::group_committer committer(
       std::move(db),
@@ -228,9 +232,10 @@ int run(const std::string& config_path, const std::string& listen_flag,
   // The outbox sends one notification per URL at a time; this bound is never the one that bites.
   delivery_options.max_pending = cfg.limits.max_pending_notifications * 2 + 100000;
   delivery_options.user_agent = std::string("alertrouter/") + ALERTROUTER_VERSION;
-  daemon::webhook_sender sender(io, delivery_options, &box, [](std::string_view m) {
-    spdlog::warn("msg=\"delivery\" detail=\"{}\"", m);
-  });
+  // No warn log for the sender: each of its lines (an attempt failed, a 4xx, a full queue) is
+  // also reported to the outbox, whose observer (the service) logs it as flat logfmt fields,
+  // with the attempt count across retries and restarts rather than the sender's single attempt.
+  daemon::webhook_sender sender(io, delivery_options, &box);
   for (store::outbox_message& m : dead_listed) box.remember_dead(to_entry(std::move(m)));
   for (store::outbox_message& m : recovered.pending) box.resume(to_entry(std::move(m)));
   recovered.pending.clear();
@@ -336,8 +341,9 @@ int run(const std::string& config_path, const std::string& listen_flag,
   route(server, stats, "/-/ready", {"GET", "HEAD"},
         [&svc](http_request& r) { return svc.ready(r); });
 
-  daemon::systemd_notifier notifier(
-      io, [](std::string_view m) { spdlog::warn("msg=\"sd_notify\" detail=\"{}\"", m); });
+  daemon::systemd_notifier notifier(io, [](std::string_view m) {
+    spdlog::warn("msg=sd_notify detail={}", daemon::log_value(m));
+  });
   route(server, stats, "/-/reload", {"POST"}, [&svc, &notifier](http_request& r) {
     notifier.reloading();
     http_response resp = svc.reload_endpoint(r);
@@ -347,8 +353,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
 
   auto bound = server.bind(host, port);
   if (!bound) {
-    spdlog::error("msg=\"cannot listen\" listen=\"{}\" error=\"{}\"", listen,
-                  bound.error().message());
+    spdlog::error("msg=\"cannot listen\" listen={} error={}", daemon::log_value(listen),
+                  daemon::log_value(bound.error().message()));
     return 1;
   }
   server.start();
@@ -441,7 +447,7 @@ int main(int argc, char** argv) {
                                                           : daemon::log_level::error;
     return run(config_path, listen, state_dir, min_level);
   } catch (const std::exception& e) {
-    spdlog::critical("msg=\"fatal\" error=\"{}\"", e.what());
+    spdlog::critical("msg=fatal error={}", daemon::log_value(e.what()));
     return 1;
   }
 }

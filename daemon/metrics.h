@@ -75,7 +75,7 @@ enum class webhook_result {
   bad_request,   // undecodable body, wrong version, ...
   too_large,     // body over the limit
   unauthorized,  // missing or wrong credentials
-  unavailable,   // refused for backpressure (503)
+  unavailable,   // answered 503: backpressure, shutting down, or a failed state store commit
 };
 
 // Scrape-time source of who is on call now: (schedule, person) pairs; a schedule with nobody on

@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 #include "config/loader.h"
@@ -109,18 +110,6 @@ query_value query_param(std::string_view query, std::string_view name) {
   return {};
 }
 
-// A log field value in double quotes, with quotes and backslashes escaped and control characters
-// shown as spaces, so that one event stays one parseable line.
-std::string kv_quoted(std::string_view v) {
-  std::string out = "\"";
-  for (const char c : v) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
-  }
-  out += '"';
-  return out;
-}
-
 // "schedule:oncall(alice)", "receiver:cloud-feed", "project:deployment-prep".
 std::string describe(const routing::paged_target& t) {
   std::string out(config::to_string(t.type));
@@ -149,7 +138,107 @@ json::object labels_json(const routing::label_set& labels) {
   return o;
 }
 
+// The incident table as the planner sees it in durable mode: everything goes to `inner`, and
+// every incident an alert opens, reopens or closes is copied as it stands once the planner is
+// done with that alert (its pages recorded), before a later alert of the same body can evict it
+// from a full table. The copies are the rows the body's commit writes.
+class change_capturing_table final : public routing::incident_table {
+ public:
+  explicit change_capturing_table(routing::incident_table& inner) : inner_(inner) {}
+
+  // The incidents changed, one per fingerprint, each as it was last changed. Call once the
+  // planner is done.
+  std::vector<routing::incident> take_changed() {
+    capture();
+    return std::move(changed_);
+  }
+
+  result observe(const routing::alert& a, routing::ownership owner,
+                 routing::timestamp now) override {
+    capture();
+    const result r = inner_.observe(a, owner, now);
+    if (r.what == routing::observation::opened || r.what == routing::observation::reopened ||
+        r.what == routing::observation::closed) {
+      due_ = a.fp;
+      due_id_ = r.subject->id;
+    }
+    return r;
+  }
+  // The planner records an incident's pages right after observing it, so the copy waits for
+  // the next mutation. Pages recorded for an incident copied already update the copy too.
+  void record_paged(std::uint64_t id, std::vector<std::string> routes,
+                    std::vector<routing::paged_target> paged) override {
+    if (!due_ || id != due_id_) {
+      for (routing::incident& inc : changed_) {
+        if (inc.id == id) {
+          inc.routes = routes;
+          inc.paged = paged;
+        }
+      }
+    }
+    inner_.record_paged(id, std::move(routes), std::move(paged));
+  }
+  const routing::incident* find(routing::fingerprint fp) const override { return inner_.find(fp); }
+  void restore(routing::incident inc) override {
+    capture();
+    inner_.restore(std::move(inc));
+  }
+  void clear() override {
+    capture();
+    inner_.clear();
+  }
+  void reserve_ids(std::uint64_t next) override { inner_.reserve_ids(next); }
+  std::size_t expire(routing::timestamp now) override {
+    capture();
+    return inner_.expire(now);
+  }
+  std::size_t open_count() const override { return inner_.open_count(); }
+  std::size_t size() const override { return inner_.size(); }
+  std::uint64_t evictions() const override { return inner_.evictions(); }
+  void for_each_open(const std::function<void(const routing::incident&)>& f) const override {
+    inner_.for_each_open(f);
+  }
+
+ private:
+  // Copies the incident changed by the last observation, if any. Nothing has mutated the table
+  // since but record_paged, so it is still there.
+  void capture() {
+    if (!due_) return;
+    const routing::incident* inc = inner_.find(*due_);
+    due_.reset();
+    if (inc == nullptr) return;  // cannot happen: see above
+    const auto [it, added] = index_.try_emplace(inc->fp, changed_.size());
+    if (added) {
+      changed_.push_back(*inc);
+    } else {
+      changed_[it->second] = *inc;  // changed twice in one body: the later state is the row
+    }
+  }
+
+  routing::incident_table& inner_;
+  std::optional<routing::fingerprint> due_;  // changed by the last observation, not copied yet
+  std::uint64_t due_id_ = 0;
+  std::vector<routing::incident> changed_;
+  std::unordered_map<routing::fingerprint, std::size_t, routing::fingerprint_hash> index_;
+};
+
 }  // namespace
+
+std::string log_value(std::string_view v) {
+  const bool bare = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '"' && c != '=' && c != '\\';
+  });
+  if (bare) return std::string(v);
+  std::string out;
+  out.reserve(v.size() + 2);
+  out += '"';
+  for (const char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c;
+  }
+  out += '"';
+  return out;
+}
 
 bool split_listen(std::string_view listen, std::string& host, std::uint16_t& port) {
   const std::size_t colon = listen.rfind(':');
@@ -290,7 +379,7 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     stats_.webhook_received(webhook_result::unavailable);
     log_(log_level::warn, std::string("msg=\"webhook refused\" reason=") + refusal +
                               " pending=" + std::to_string(out_.pending()) +
-                              " remote=" + req.remote + " detail=" + kv_quoted(detail));
+                              " remote=" + req.remote + " detail=" + log_value(detail));
     http_response r = error_response(503, detail);
     r.headers.emplace_back("Retry-After", "5");
     return respond(std::move(r));
@@ -299,25 +388,33 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   // The table in use for this body, kept alive even if a reload swaps it meanwhile.
   const std::shared_ptr<const routing::routing_table> table = current_.table;
   const auto now = clock_();
-  auto routed = routing::route_webhook(req.body, *table, incidents_,
-                                       std::chrono::floor<std::chrono::microseconds>(now));
+  const bool durable = durable_.committer != nullptr;
+  // Durable: the rows this body's commit writes are copied as each alert leaves them.
+  std::optional<change_capturing_table> capturing;
+  if (durable) capturing.emplace(incidents_);
+  auto routed = routing::route_webhook(
+      req.body, *table, capturing ? static_cast<routing::incident_table&>(*capturing) : incidents_,
+      std::chrono::floor<std::chrono::microseconds>(now));
   if (auto* err = std::get_if<routing::decode_error>(&routed)) {
     stats_.webhook_received(webhook_result::bad_request);
     const std::string message = err->to_string();
     log_(log_level::warn, "msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
                               " bytes=" + std::to_string(req.body.size()) +
-                              " error=" + kv_quoted(message));
+                              " error=" + log_value(message));
     return respond(error_response(400, message));
   }
   routing::routed_webhook& r = std::get<routing::routed_webhook>(routed);
-  const routing::plan& p = r.result;
-  stats_.webhook_received(webhook_result::accepted);
-  for (std::size_t i = 0; i < r.hook.alerts.size(); ++i) {
-    stats_.alert_received(p.ownerships[i], r.hook.alerts[i].status);
-  }
-  stats_.record_plan(p);
+  routing::plan& p = r.result;
+  // The gauges follow the table, which holds this body's changes now; the counters wait for the
+  // answer (see ingest_tally).
   stats_.set_incidents_open(incidents_.open_count());
   stats_.set_incident_evictions(incidents_.evictions());
+  ingest_tally tally;
+  for (std::size_t i = 0; i < r.hook.alerts.size(); ++i) {
+    const auto o = static_cast<std::size_t>(p.ownerships[i]);
+    const auto s = static_cast<std::size_t>(r.hook.alerts[i].status);
+    if (o < tally.alerts.size() && s < tally.alerts[o].size()) ++tally.alerts[o][s];
+  }
 
   for (const routing::nobody_on_call& n : p.nobody) {
     log_(log_level::warn, "msg=\"nobody on call\" schedule=" + n.schedule + " route=" + n.route +
@@ -335,13 +432,15 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   std::vector<delivery_request> requests;
   requests.reserve(p.notifications.size());
   for (const routing::notification& n : p.notifications) {
-    if (auto req_out = render(n, r.hook, received_at)) requests.push_back(std::move(*req_out));
+    if (auto req_out = render(n, r.hook, received_at, tally)) {
+      requests.push_back(std::move(*req_out));
+    }
   }
 
   const log_level summary_level =
       p.counts.opened + p.counts.closed > 0 ? log_level::info : log_level::debug;
   if (summary_level >= min_level_) {
-    log_(summary_level, "msg=\"webhook\" group_key=" + kv_quoted(r.hook.group_key) +
+    log_(summary_level, "msg=\"webhook\" group_key=" + log_value(r.hook.group_key) +
                             " received=" + std::to_string(p.counts.received) +
                             " new=" + std::to_string(p.counts.opened) +
                             " duplicates=" + std::to_string(p.counts.duplicates) +
@@ -367,26 +466,29 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   ok.body += std::to_string(p.notifications.size());
   ok.body += "}\n";
 
-  if (durable_.committer == nullptr) {
+  tally.plan.counts = p.counts;
+  tally.plan.nobody = std::move(p.nobody);
+  tally.plan.no_contacts = std::move(p.no_contacts);
+  tally.plan.blocked = std::move(p.blocked);
+
+  if (!durable) {
+    count_accepted(tally);
     for (delivery_request& d : requests) out_.submit(std::move(d));
     return respond(std::move(ok));
   }
 
   // Durable: the body's effects (the incidents it changed and its notifications) are committed
   // before the 200, and the notifications go to the outbox only once they are on disk.
+  //
+  // Each changed incident is written as the body left it, even if a later alert of the body
+  // evicted it from a full table: a close must reach the store, or the store (and a restart)
+  // would keep the incident open. An incident opened and evicted in the same body is written
+  // open, with its pages, like one opened by an earlier body and evicted since: the store keeps
+  // what was paged (this body's notifications name it), and a restart may restore it (one with
+  // the same max_incidents evicts it again, restoring as observe() evicts), so that its resolve
+  // still reaches whoever got the page rather than being an unknown resolve.
   store::change_set set;
-  for (std::size_t i = 0; i < r.hook.alerts.size(); ++i) {
-    const routing::observation o = p.observations[i];
-    if (o != routing::observation::opened && o != routing::observation::reopened &&
-        o != routing::observation::closed) {
-      continue;
-    }
-    const routing::incident* inc = incidents_.find(r.hook.alerts[i].fp);
-    if (inc == nullptr) continue;  // evicted by a later alert of the same body
-    const bool seen = std::any_of(set.incidents.begin(), set.incidents.end(),
-                                  [&](const routing::incident& x) { return x.fp == inc->fp; });
-    if (!seen) set.incidents.push_back(*inc);
-  }
+  set.incidents = capturing->take_changed();
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   for (const delivery_request& d : requests) {
@@ -414,14 +516,17 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   }
   if (set.incidents.empty() && set.messages.empty()) {
     // Nothing to write (repeats, the common case): answer now, or with the commit it rests on.
-    if (rests_on == 0) return respond(std::move(ok));
-    for (auto it = commits_.rbegin(); it != commits_.rend(); ++it) {
-      if (it->ticket == rests_on) {
-        it->waiters.emplace_back(std::move(respond), std::move(ok));
-        return;
+    if (rests_on != 0) {
+      for (auto it = commits_.rbegin(); it != commits_.rend(); ++it) {
+        if (it->ticket == rests_on) {
+          it->waiters.push_back({std::move(respond), std::move(ok), std::move(tally)});
+          return;
+        }
       }
+      // cannot happen: unsynced_ only names commits in flight
     }
-    return respond(std::move(ok));  // cannot happen: unsynced_ only names commits in flight
+    count_accepted(tally);
+    return respond(std::move(ok));
   }
   // Everything that can fail to allocate is done before the set is handed over: once queued it
   // will be committed, and its notifications must then reach the outbox.
@@ -430,7 +535,7 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     c.fps.reserve(set.incidents.size());
     for (const routing::incident& inc : set.incidents) c.fps.push_back(inc.fp);
     c.requests = std::move(requests);
-    c.waiters.emplace_back(std::move(respond), std::move(ok));
+    c.waiters.push_back({std::move(respond), std::move(ok), std::move(tally)});
     unsynced_.reserve(unsynced_.size() + c.fps.size());
   } catch (...) {
     commits_.pop_back();
@@ -443,10 +548,10 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     auto answers = std::move(c.waiters);
     commits_.pop_back();
     log_(log_level::error,
-         "msg=\"state store closed; answering 503\" error=" + kv_quoted(e.what()));
-    for (auto& [reply, unused] : answers) {
-      (void)unused;
-      reply(error_response(503, "state store closed"));
+         "msg=\"state store closed; answering 503\" error=" + log_value(e.what()));
+    for (waiter& w : answers) {
+      stats_.webhook_received(webhook_result::unavailable);
+      w.respond(error_response(503, "state store closed"));
     }
     return;
   }
@@ -468,7 +573,10 @@ void service::committed(std::uint64_t ticket, std::exception_ptr error) {
   }
   if (!error) {
     for (delivery_request& d : c.requests) out_.submit(std::move(d));
-    for (auto& [respond, ok] : c.waiters) respond(std::move(ok));
+    for (waiter& w : c.waiters) {
+      count_accepted(w.tally);
+      w.respond(std::move(w.ok));
+    }
     return;
   }
   std::string why = "unknown error";
@@ -478,14 +586,16 @@ void service::committed(std::uint64_t ticket, std::exception_ptr error) {
     why = e.what();
   } catch (...) {
   }
-  stats_.webhook_received(webhook_result::unavailable);
-  log_(log_level::error, "msg=\"state store commit failed; answering 503\" ticket=" +
-                             std::to_string(ticket) + " error=" + kv_quoted(why));
-  for (auto& [respond, ok] : c.waiters) {
-    (void)ok;
+  log_(log_level::error,
+       "msg=\"state store commit failed; answering 503\" ticket=" + std::to_string(ticket) +
+           " webhooks=" + std::to_string(c.waiters.size()) + " error=" + log_value(why));
+  // Every body waiting is answered 503 and counted so; none of them is counted as accepted, nor
+  // its alerts and incidents: the table forgets them, and Alertmanager sends them again.
+  for (waiter& w : c.waiters) {
+    stats_.webhook_received(webhook_result::unavailable);
     http_response r = error_response(503, "state store unavailable: " + why);
     r.headers.emplace_back("Retry-After", "5");
-    respond(std::move(r));
+    w.respond(std::move(r));
   }
   // The table already holds this body's changes, which are not on disk: refuse everything
   // until it is rebuilt from the store, which holds exactly what was answered 200.
@@ -508,7 +618,7 @@ void service::rebuild_from_store() {
     post([this, state, error] {
       if (!state) {
         log_(log_level::error,
-             "msg=\"state store unreadable; retrying\" error=" + kv_quoted(error));
+             "msg=\"state store unreadable; retrying\" error=" + log_value(error));
         if (durable_.retry_later) {
           durable_.retry_later([this] { rebuild_from_store(); });
         }
@@ -529,14 +639,34 @@ void service::rebuild_from_store() {
   });
 }
 
+void service::count_accepted(const ingest_tally& t) {
+  stats_.webhook_received(webhook_result::accepted);
+  constexpr routing::ownership owners[] = {routing::ownership::owned, routing::ownership::user,
+                                           routing::ownership::unowned};
+  constexpr routing::alert_status statuses[] = {routing::alert_status::firing,
+                                                routing::alert_status::resolved};
+  for (const routing::ownership o : owners) {
+    for (const routing::alert_status s : statuses) {
+      const std::uint64_t n = t.alerts[static_cast<std::size_t>(o)][static_cast<std::size_t>(s)];
+      for (std::uint64_t i = 0; i < n; ++i) stats_.alert_received(o, s);
+    }
+  }
+  stats_.record_plan(t.plan);
+  for (const config::target_type type : t.no_contact) stats_.no_contact(type);
+  for (const auto& [channel, kind] : t.dropped) {
+    stats_.notification(channel, kind, delivery_result::dropped);
+  }
+}
+
 std::optional<delivery_request> service::render(const routing::notification& n,
                                                 const routing::webhook& hook,
-                                                std::chrono::steady_clock::time_point received_at) {
+                                                std::chrono::steady_clock::time_point received_at,
+                                                ingest_tally& tally) {
   const std::string id = make_notification_id(n);
   const std::string target = describe(n.target);
   if (n.reach.webhook.empty() && n.reach.email.empty() && n.reach.irc.empty()) {
     // A person, receiver or project configured without any contact (a config warning).
-    stats_.no_contact(n.target.type);
+    tally.no_contact.push_back(n.target.type);
     log_(log_level::warn, "msg=\"no contact\" kind=" + std::string(routing::to_string(n.kind)) +
                               " id=" + id + " target=" + target);
     return std::nullopt;
@@ -544,7 +674,7 @@ std::optional<delivery_request> service::render(const routing::notification& n,
   if (n.reach.webhook.empty()) {
     // Email and IRC are not delivered yet: say so loudly rather than lose the page quietly.
     const std::string_view channel = !n.reach.email.empty() ? "email" : "irc";
-    stats_.notification(channel, n.kind, delivery_result::dropped);
+    tally.dropped.emplace_back(channel, n.kind);
     log_(log_level::error, std::string("msg=\"notification dropped\" reason=\"channel not "
                                        "supported yet\" channel=") +
                                std::string(channel) + " id=" + id + " target=" + target);
@@ -577,11 +707,12 @@ void service::on_attempt(const delivery_request& req, unsigned attempt_no) {
 void service::on_retry(const delivery_request& req, unsigned attempt_no, std::string_view reason,
                        std::chrono::milliseconds delay) {
   stats_.delivery_retry(req.channel);
-  // The sender has logged the failed attempt at warn already; this says when the next one is.
-  log_(log_level::info,
-       "msg=\"delivery retry scheduled\" id=" + req.id + " destination=" + destination_of(req.url) +
-           " attempts=" + std::to_string(attempt_no) + " reason=" + kv_quoted(reason) +
-           " delay_ms=" + std::to_string(delay.count()));
+  // The one line per failed attempt (main.cpp does not log the transport's own lines, which
+  // repeat this with the transport's attempt count, always 1).
+  log_(log_level::warn, "msg=\"delivery attempt failed; retry scheduled\" id=" + log_value(req.id) +
+                            " destination=" + log_value(destination_of(req.url)) + " attempts=" +
+                            std::to_string(attempt_no) + " reason=" + log_value(reason) +
+                            " delay_ms=" + std::to_string(delay.count()));
 }
 
 void service::on_done(const delivery_request& req, delivery_result result, unsigned attempts,
@@ -590,15 +721,15 @@ void service::on_done(const delivery_request& req, delivery_result result, unsig
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(latency).count();
   if (result == delivery_result::delivered) {
     stats_.delivery_latency(req.channel, latency);
-    log_(log_level::info,
-         "msg=\"delivered\" id=" + req.id + " destination=" + destination_of(req.url) +
-             " attempts=" + std::to_string(attempts) + " latency_ms=" + std::to_string(ms));
+    log_(log_level::info, "msg=delivered id=" + log_value(req.id) +
+                              " destination=" + log_value(destination_of(req.url)) + " attempts=" +
+                              std::to_string(attempts) + " latency_ms=" + std::to_string(ms));
     return;
   }
-  log_(log_level::error, "msg=\"delivery failed\" result=" + std::string(to_string(result)) +
-                             " id=" + req.id + " destination=" + destination_of(req.url) +
-                             " attempts=" + std::to_string(attempts) +
-                             " detail=" + kv_quoted(detail));
+  log_(log_level::error,
+       "msg=\"delivery failed\" result=" + std::string(to_string(result)) +
+           " id=" + log_value(req.id) + " destination=" + log_value(destination_of(req.url)) +
+           " attempts=" + std::to_string(attempts) + " detail=" + log_value(detail));
 }
 
 http_response service::oncall(http_request& req) {
@@ -743,7 +874,7 @@ reload_outcome service::reload() {
     stats_.config_reloaded(false, now);
     for (const std::string& e : *errors) {
       log_(log_level::error,
-           "msg=\"reload refused; keeping the running configuration\" error=" + kv_quoted(e));
+           "msg=\"reload refused; keeping the running configuration\" error=" + log_value(e));
     }
     return {false, std::move(*errors)};
   }

@@ -5,6 +5,7 @@
 // and reload. main.cpp builds one, registers its handlers on the HTTP server and feeds it
 // signals; nothing here opens sockets or reads anything but the configuration files.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include "daemon/metrics.h"
 #include "daemon/outbox.h"
 #include "routing/incident.h"
+#include "routing/planner.h"
 #include "routing/routing_table.h"
 #include "store/group_commit.h"
 
@@ -40,9 +42,15 @@ struct loaded_config {
 // file I/O: call at start, or on reload (a small local file, read once).
 std::variant<loaded_config, std::vector<std::string>> load_config(const std::string& path);
 
-// Leveled log sink: main.cpp points it at spdlog. `message` is one line of key=value fields.
+// Leveled log sink: main.cpp points it at spdlog. `message` is one line of logfmt key=value
+// fields, each value as log_value() writes it.
 enum class log_level { debug, info, warn, error };
 using log_sink = std::function<void(log_level, std::string_view message)>;
+
+// `v` as a logfmt value: as is when it is one non-empty token of printable ASCII without `"`,
+// `=` or `\`; else in double quotes, with `"` and `\` escaped and control characters shown as
+// spaces, so that one event stays one parseable line whatever the text. Pure.
+std::string log_value(std::string_view v);
 
 // What a reload did.
 struct reload_outcome {
@@ -94,7 +102,9 @@ class service final : public delivery_observer {
   // notifications reach `out` (the outbox) only then. A body with nothing to write waits for
   // the commits in flight that changed an incident it names, if any, and is answered at once
   // otherwise. A failed commit answers 503 (Retry-After), and every webhook gets 503 until the
-  // incident table has been rebuilt from the store.
+  // incident table has been rebuilt from the store. A body is counted in the metrics when it is
+  // answered: as accepted, with its alerts, incidents and dropped notifications, on a 200; as
+  // unavailable, and nothing else, on a 503.
   void webhook(http_request& req, std::function<void(http_response)> respond);
   // The same for the in-memory mode, answering at once. Throws std::logic_error in durable mode.
   http_response webhook(http_request& req);
@@ -141,19 +151,41 @@ class service final : public delivery_observer {
 
  private:
   bool authorized(const http_request& req) const;
-  // The delivery request for `n`, or nullopt (counted and logged) when it has no webhook.
+  // What an accepted body adds to the ingest metrics, counted only once it is answered 200: a
+  // body answered 503 (a failed commit) changed nothing, and Alertmanager sends it again.
+  struct ingest_tally {
+    // The plan's counts and degraded events (its notifications and observations left out).
+    routing::plan plan;
+    // Alerts received, [ownership][status] in the enums' order.
+    std::array<std::array<std::uint64_t, 2>, 3> alerts{};
+    // Notifications counted at render: targets without any contact, and those dropped for a
+    // channel that is not delivered yet (channel, kind).
+    std::vector<config::target_type> no_contact;
+    std::vector<std::pair<std::string_view, routing::notification_kind>> dropped;
+  };
+  void count_accepted(const ingest_tally& t);
+
+  // The delivery request for `n`, or nullopt (logged, and noted in `tally`) when it has no
+  // webhook.
   std::optional<delivery_request> render(const routing::notification& n,
                                          const routing::webhook& hook,
-                                         std::chrono::steady_clock::time_point received_at);
+                                         std::chrono::steady_clock::time_point received_at,
+                                         ingest_tally& tally);
   void rebuild_from_store();
 
+  // A body's answer, given (and counted) once the commit it waits for is done.
+  struct waiter {
+    std::function<void(http_response)> respond;
+    http_response ok;  // the answer if the commit succeeds
+    ingest_tally tally;
+  };
   // One committed-or-not change set and everything waiting for it.
   struct pending_commit {
     std::uint64_t ticket = 0;
     std::vector<routing::fingerprint> fps;   // incidents it changes
     std::vector<delivery_request> requests;  // to the outbox once durable
     // Answers to give: this body's, then those of bodies with nothing to write that came after.
-    std::vector<std::pair<std::function<void(http_response)>, http_response>> waiters;
+    std::vector<waiter> waiters;
   };
 
   const std::string config_path_;

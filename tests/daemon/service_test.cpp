@@ -187,6 +187,14 @@ test_alert resolved(test_alert a, std::string ends_at = "2026-03-04T12:30:00Z") 
   return a;
 }
 
+// A warning for the team's own project `tools`: the feed only.
+test_alert tools_warning() {
+  return {{{"alertname", "ToolsNFSFull"}, {"project", "tools"}, {"severity", "warning"}},
+          "2026-03-04T11:58:00Z",
+          "",
+          "00000000000000cc"};
+}
+
 // A page for the user project deployment-prep.
 test_alert user_page() {
   return {{{"alertname", "InstanceDown"}, {"project", "deployment-prep"}, {"severity", "page"}},
@@ -254,6 +262,11 @@ std::string summary(std::size_t received, std::size_t opened, std::size_t duplic
 
 class service_test : public ::testing::Test {
  protected:
+  service_test() = default;
+  // With an incident table that holds at most `max_incidents` (dedup.max_incidents).
+  explicit service_test(std::size_t max_incidents)
+      : incidents_(std::chrono::hours(24), max_incidents) {}
+
   void SetUp() override {
     std::string pattern =
         (std::filesystem::temp_directory_path() / "alertrouter-service-XXXXXX").string();
@@ -963,6 +976,92 @@ TEST_F(service_test, delivery_outcomes_are_counted) {
   EXPECT_TRUE(failure_logged);
 }
 
+// The fields of one logfmt line (key=value, the value bare, or double-quoted with only quotes
+// and backslashes escaped), or nullopt when the line is not that: a stray quote, a value that
+// runs into the next key, a repeated key.
+std::optional<std::map<std::string, std::string>> logfmt_fields(std::string_view line) {
+  std::map<std::string, std::string> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    if (line[i] == ' ') {
+      ++i;
+      continue;
+    }
+    const std::size_t eq = line.find('=', i);
+    if (eq == std::string_view::npos || eq == i) return std::nullopt;
+    const std::string key(line.substr(i, eq - i));
+    if (key.find_first_of(" \"") != std::string::npos) return std::nullopt;
+    i = eq + 1;
+    std::string value;
+    if (i < line.size() && line[i] == '"') {
+      for (++i;; ++i) {
+        if (i >= line.size()) return std::nullopt;
+        if (line[i] == '"') break;
+        if (line[i] == '\\') {
+          if (++i >= line.size() || (line[i] != '"' && line[i] != '\\')) return std::nullopt;
+        }
+        value += line[i];
+      }
+      ++i;
+      if (i < line.size() && line[i] != ' ') return std::nullopt;
+    } else {
+      const std::size_t end = std::min(line.find(' ', i), line.size());
+      value = std::string(line.substr(i, end - i));
+      if (value.find_first_of("\"=") != std::string::npos) return std::nullopt;
+      i = end;
+    }
+    if (!out.emplace(key, std::move(value)).second) return std::nullopt;
+  }
+  return out;
+}
+
+TEST(log_value, bare_tokens_stay_bare_and_everything_else_is_quoted_and_escaped) {
+  EXPECT_EQ(log_value("webhook"), "webhook");
+  EXPECT_EQ(log_value("127.0.0.1:9000"), "127.0.0.1:9000");
+  EXPECT_EQ(log_value(""), R"("")");
+  EXPECT_EQ(log_value("connect: Connection refused"), R"("connect: Connection refused")");
+  EXPECT_EQ(log_value("a=b"), R"("a=b")");
+  EXPECT_EQ(log_value(R"(detail="x" a\b)"), R"("detail=\"x\" a\\b")");
+  EXPECT_EQ(log_value("two\nlines\t"), R"("two lines ")");
+  EXPECT_EQ(log_value("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  const auto fields = logfmt_fields("msg=x detail=" + log_value(R"(id=1 detail="y \ z")"));
+  ASSERT_TRUE(fields.has_value());
+  EXPECT_EQ(fields->at("detail"), R"(id=1 detail="y \ z")");
+}
+
+// A failed delivery is one flat logfmt line per event, at warn (a retry) or error (given up),
+// whatever the transport's error text holds.
+TEST_F(service_test, delivery_log_lines_are_flat_logfmt) {
+  delivery_request req;
+  req.id = "page-1-0123456789abcdef";
+  req.url = "not a url";
+  req.channel = "webhook";
+  req.kind = notification_kind::page;
+  const std::string nested = R"(webhook delivery attempt failed id=x detail="connect: refused")";
+  svc().on_retry(req, 1, nested, 250ms);
+  svc().on_done(req, delivery_result::gave_up, 2, 20s, nested);
+  req.url = std::string(kAliceUrl);
+  svc().on_done(req, delivery_result::delivered, 3, 1s, "HTTP 200");
+
+  ASSERT_THAT(logs_, SizeIs(3));
+  EXPECT_EQ(logs_[0].first, log_level::warn);
+  EXPECT_EQ(logs_[1].first, log_level::error);
+  EXPECT_EQ(logs_[2].first, log_level::info);
+  for (const auto& [level, line] : logs_) {
+    const auto fields = logfmt_fields(line);
+    ASSERT_TRUE(fields.has_value()) << line;
+    EXPECT_EQ(fields->at("id"), req.id) << line;
+  }
+  const auto retry = *logfmt_fields(logs_[0].second);
+  EXPECT_EQ(retry.at("reason"), nested);
+  EXPECT_EQ(retry.at("attempts"), "1");
+  EXPECT_EQ(retry.at("destination"), "(unusable URL)");
+  const auto failed = *logfmt_fields(logs_[1].second);
+  EXPECT_EQ(failed.at("detail"), nested);
+  EXPECT_EQ(failed.at("result"), "gave_up");
+  EXPECT_EQ(logfmt_fields(logs_[2].second)->at("destination"), "127.0.0.1:9000");
+}
+
 // --- /metrics ---------------------------------------------------------------------------------
 
 TEST_F(service_test, metrics_page_has_the_prometheus_text_content_type) {
@@ -997,6 +1096,9 @@ TEST_F(service_test, metrics_outliving_the_service_do_not_call_into_it) {
 // tasks are queued, and run() runs them there, as main.cpp posts them to the io_context.
 class durable_service_test : public service_test {
  protected:
+  durable_service_test() = default;
+  explicit durable_service_test(std::size_t max_incidents) : service_test(max_incidents) {}
+
   void SetUp() override {
     service_test::SetUp();
     state_dir_ = dir_ / "state";
@@ -1058,6 +1160,25 @@ class durable_service_test : public service_test {
     return st->load();
   }
 
+  // The stored incident of fingerprint `hex`, or nullptr.
+  static const routing::incident* stored_incident(const store::recovered_state& st,
+                                                  std::string_view hex) {
+    for (const routing::incident& inc : st.incidents) {
+      if (routing::to_hex(inc.fp) == hex) return &inc;
+    }
+    return nullptr;
+  }
+
+  // The incident table a restart builds from `st`, as main.cpp does, holding `max_incidents`.
+  static std::unique_ptr<routing::memory_incident_table> restarted(const store::recovered_state& st,
+                                                                   std::size_t max_incidents) {
+    auto table =
+        std::make_unique<routing::memory_incident_table>(std::chrono::hours(24), max_incidents);
+    table->reserve_ids(st.next_incident_id);
+    for (const routing::incident& inc : st.incidents) table->restore(inc);
+    return table;
+  }
+
   std::filesystem::path state_dir_;
   std::unique_ptr<store::group_committer> committer_;
   std::mutex mu_;
@@ -1115,11 +1236,24 @@ TEST_F(durable_service_test, a_failed_commit_is_503_and_changes_nothing) {
   ASSERT_EQ(sqlite3_open(store::sqlite_store_file(state_dir_).c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   const auto failed = send_async(webhook_body({tools_page()}));
-  ASSERT_TRUE(run_until([&] { return failed->has_value(); }));
+  // A repeat sent before the commit's outcome rests on it: a duplicate only if the opening lasts.
+  const auto repeat = send_async(webhook_body({tools_page()}));
+  ASSERT_TRUE(run_until([&] { return failed->has_value() && repeat->has_value(); }));
   EXPECT_EQ((*failed)->status, 503u);
   EXPECT_EQ(header_of(**failed, "Retry-After"), "5");
   EXPECT_THAT((*failed)->body, HasSubstr("state store unavailable"));
+  EXPECT_EQ((*repeat)->status, 503u);
   EXPECT_THAT(out_.submitted, IsEmpty());
+  // The counters say what Alertmanager saw: two 503s, nothing accepted, opened or received.
+  {
+    const std::string m = metrics_text();
+    EXPECT_TRUE(has_line(m, R"(alertrouter_webhooks_received_total{result="unavailable"} 2)"));
+    EXPECT_TRUE(has_line(m, R"(alertrouter_webhooks_received_total{result="accepted"} 0)"));
+    EXPECT_TRUE(
+        has_line(m, R"(alertrouter_alerts_received_total{ownership="owned",status="firing"} 0)"));
+    EXPECT_TRUE(has_line(m, "alertrouter_incidents_opened_total 0"));
+    EXPECT_TRUE(has_line(m, "alertrouter_alerts_duplicate_total 0"));
+  }
 
   // Until the table is rebuilt from the store, webhooks are refused...
   const auto meanwhile = send_async(webhook_body({user_page()}));
@@ -1140,8 +1274,80 @@ TEST_F(durable_service_test, a_failed_commit_is_503_and_changes_nothing) {
   EXPECT_EQ((*retried)->status, 200u);
   EXPECT_EQ((*retried)->body, summary(1, 1, 0, 0, 0, 2));
   EXPECT_THAT(out_.submitted, SizeIs(2));
+  // Alertmanager's retry is the one acceptance and the one opening: nothing counted twice.
+  const std::string m = metrics_text();
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhooks_received_total{result="unavailable"} 3)"));
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhooks_received_total{result="accepted"} 1)"));
   EXPECT_TRUE(
-      has_line(metrics_text(), R"(alertrouter_webhooks_received_total{result="unavailable"} 2)"));
+      has_line(m, R"(alertrouter_alerts_received_total{ownership="owned",status="firing"} 1)"));
+  EXPECT_TRUE(has_line(m, "alertrouter_incidents_opened_total 1"));
+  EXPECT_TRUE(has_line(m, "alertrouter_alerts_duplicate_total 0"));
+}
+
+// --- durable mode with a full incident table (dedup.max_incidents) ------------------------------
+
+class full_table_durable_service_test : public durable_service_test {
+ protected:
+  full_table_durable_service_test() : durable_service_test(2) {}
+};
+
+TEST_F(full_table_durable_service_test, a_close_evicted_by_a_later_alert_of_the_body_is_stored) {
+  const auto opened = send_async(webhook_body({tools_page()}));
+  ASSERT_TRUE(run_until([&] { return opened->has_value(); }));
+  ASSERT_EQ((*opened)->status, 200u);
+
+  // The resolve closes aa; bb fills the table; cc evicts aa, its one closed incident.
+  const auto body =
+      send_async(webhook_body({resolved(tools_page()), user_page(), tools_warning()}));
+  ASSERT_TRUE(run_until([&] { return body->has_value(); }));
+  EXPECT_EQ((*body)->status, 200u);
+  EXPECT_EQ((*body)->body, summary(3, 2, 0, 1, 0, 4));
+  EXPECT_EQ(incidents_.find(*routing::parse_fingerprint("aa")), nullptr);
+  EXPECT_EQ(incidents_.open_count(), 2u);
+
+  // The close reached the store: the incident is not kept open there...
+  const store::recovered_state st = stored();
+  const routing::incident* aa = stored_incident(st, "00000000000000aa");
+  ASSERT_NE(aa, nullptr);
+  ASSERT_FALSE(aa->open());
+  EXPECT_EQ(
+      *aa->closed_at,
+      routing::timestamp(std::chrono::floor<std::chrono::microseconds>(now_.time_since_epoch())));
+  EXPECT_EQ(aa->paged.size(), 2u);  // alice and the feed, who got the resolve
+  // ...so a restart, even one with room for every stored incident, does not reopen it.
+  const auto after = restarted(st, 1000);
+  ASSERT_NE(after->find(aa->fp), nullptr);
+  EXPECT_FALSE(after->find(aa->fp)->open());
+  EXPECT_EQ(after->open_count(), 2u);
+}
+
+// Pins the choice made in service::webhook: an incident opened and evicted by the same body is
+// stored open, with its pages, as one evicted by a later body stays stored; a restart with the
+// same max_incidents evicts it again and restores exactly the table the daemon had.
+TEST_F(full_table_durable_service_test, an_incident_opened_and_evicted_by_one_body_is_stored_open) {
+  const auto body = send_async(webhook_body({tools_page(), user_page(), tools_warning()}));
+  ASSERT_TRUE(run_until([&] { return body->has_value(); }));
+  EXPECT_EQ((*body)->status, 200u);
+  EXPECT_EQ((*body)->body, summary(3, 3, 0, 0, 0, 3));
+  const routing::fingerprint aa_fp = *routing::parse_fingerprint("aa");
+  EXPECT_EQ(incidents_.find(aa_fp), nullptr);  // cc evicted it, the oldest open one
+  std::vector<std::uint64_t> open_in_memory;
+  incidents_.for_each_open([&](const routing::incident& inc) { open_in_memory.push_back(inc.id); });
+
+  const store::recovered_state st = stored();
+  ASSERT_EQ(st.incidents.size(), 3u);
+  const routing::incident* aa = stored_incident(st, "00000000000000aa");
+  ASSERT_NE(aa, nullptr);
+  EXPECT_TRUE(aa->open());
+  EXPECT_EQ(aa->paged.size(), 2u);  // alice and the feed: its page is in the outbox
+  EXPECT_THAT(aa->routes, ElementsAre("owned-page"));
+  EXPECT_EQ(st.pending.size(), 3u);
+
+  const auto after = restarted(st, 2);
+  EXPECT_EQ(after->find(aa_fp), nullptr);
+  std::vector<std::uint64_t> open_after;
+  after->for_each_open([&](const routing::incident& inc) { open_after.push_back(inc.id); });
+  EXPECT_EQ(open_after, open_in_memory);
 }
 
 TEST(split_listen, parses_host_and_port) {
