@@ -38,15 +38,23 @@ class table_detail_filter final : public detail_filter {
  public:
   explicit table_detail_filter(const incident_table& table) : table_(table) {}
   bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const override {
-    return needs_details(classify_observation(table_.find(fp), status, starts_at));
+    return needs_details(classify_observation(find(fp), status, starts_at));
   }
   bool keep_labels(fingerprint fp, alert_status status, timestamp starts_at) const override {
-    const incident* existing = table_.find(fp);
+    const incident* existing = find(fp);
     return needs_labels(existing, classify_observation(existing, status, starts_at));
   }
 
  private:
+  // The table does not change while a body is decoded, and keep_labels asks about the alert
+  // keep_details has just seen: one lookup serves both.
+  const incident* find(fingerprint fp) const {
+    if (!last_ || last_->first != fp) last_.emplace(fp, table_.find(fp));
+    return last_->second;
+  }
+
   const incident_table& table_;
+  mutable std::optional<std::pair<fingerprint, const incident*>> last_;
 };
 
 bool paged_person(const std::vector<paged_target>& paged, const std::string& person) {
@@ -60,14 +68,17 @@ bool paged_person(const std::vector<paged_target>& paged, const std::string& per
 class planner {
  public:
   // `body` is what `hook` was decoded from, needed only when it was decoded with details omitted.
-  planner(const routing_table& cfg, incident_table& table, timestamp now, std::string_view body)
+  // The plan is built in `out`, which must be empty.
+  planner(const routing_table& cfg, incident_table& table, timestamp now, std::string_view body,
+          plan& out)
       : cfg_(cfg),
         table_(table),
         now_(now),
         now_s_(std::chrono::floor<std::chrono::seconds>(now)),
-        body_(body) {}
+        body_(body),
+        out_(out) {}
 
-  plan run(webhook& hook) {
+  void run(webhook& hook) {
     out_.counts.received = hook.alerts.size();
     out_.observations.reserve(hook.alerts.size());
     out_.ownerships.reserve(hook.alerts.size());
@@ -119,7 +130,6 @@ class planner {
     out_.notifications = std::move(pages_);
     out_.notifications.insert(out_.notifications.end(), std::make_move_iterator(resolves_.begin()),
                               std::make_move_iterator(resolves_.end()));
-    return std::move(out_);
   }
 
  private:
@@ -243,7 +253,7 @@ class planner {
   const std::string_view body_;
   std::optional<webhook> full_;  // body_ decoded in full, once, if an alert needed its details
   bool table_changed_ = false;   // an alert of this body opened or closed an incident
-  plan out_;
+  plan& out_;
   std::vector<notification> pages_;
   std::vector<notification> resolves_;
 };
@@ -255,7 +265,9 @@ plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& h
   // Retention is enforced here so it holds without a timer; when nothing is due this is one
   // comparison against the oldest closed incident.
   table.expire(now);
-  return planner(table_cfg, table, now, {}).run(hook);
+  plan out;
+  planner(table_cfg, table, now, {}, out).run(hook);
+  return out;
 }
 
 std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
@@ -264,11 +276,16 @@ std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
   // Expire first so that the decoder's filter judges against the table the planner will see.
   table.expire(now);
   const table_detail_filter filter(table);
-  auto decoded = decode_webhook(body, &filter);
-  if (auto* err = std::get_if<decode_error>(&decoded)) return std::move(*err);
-  routed_webhook out{std::move(std::get<webhook>(decoded)), {}};
-  out.result = planner(table_cfg, table, now, body).run(out.hook);
-  return out;
+  // Built in place: a webhook and a plan are big enough that moving them costs.
+  std::variant<routed_webhook, decode_error> result;
+  routed_webhook& out = std::get<routed_webhook>(result);
+  decode_error error;
+  if (!decode_webhook_into(body, &filter, out.hook, error)) {
+    result = std::move(error);
+    return result;
+  }
+  planner(table_cfg, table, now, body, out.result).run(out.hook);
+  return result;
 }
 
 }  // namespace alertrouter::routing

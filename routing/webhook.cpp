@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -20,45 +22,123 @@ namespace dom = simdjson::dom;
 constexpr std::size_t kMaxDepth = 32;
 
 // Parser buffers start this big and double as bodies grow, up to kRetainedCapacity. They cost
-// about 15 bytes per byte of capacity, so a thread keeps at most ~15 MiB (resident only as far
+// about 16 bytes per byte of capacity, so a thread keeps at most ~16 MiB (resident only as far
 // as bodies have touched it); a larger body gets buffers of its own, freed when it is decoded.
 constexpr std::size_t kMinCapacity = std::size_t{16} << 10;
 constexpr std::size_t kRetainedCapacity = std::size_t{1} << 20;
 
-// simdjson's DOM parser with its buffers and a padded copy of the input (simdjson reads up to
-// SIMDJSON_PADDING bytes past the end, which a caller's string_view does not promise). Reused
-// for every body a thread decodes, so steady-state parsing allocates nothing.
+constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
+
+// Buffers of the scanner (webhook_scanner below) that outlive one body, so that scanning
+// allocates nothing once a thread has seen a body of each size.
+struct scan_memory {
+  // Strings that had escapes, unescaped; as long as the longest body (unescaping never
+  // lengthens a string).
+  std::unique_ptr<char[]> strings;
+  // The texts of the map being copied into a label set.
+  std::vector<std::pair<std::string_view, std::string_view>> map;
+  // The last RFC 3339 text parsed for startsAt and endsAt (a group's alerts share their times,
+  // and endsAt is Go's zero time until they resolve), copied if short enough.
+  struct memo_timestamp {
+    std::array<char, 40> text{};
+    std::size_t size = 0;  // 0: nothing remembered
+    timestamp value{};
+  };
+  memo_timestamp starts_at, ends_at;
+  std::size_t last_alerts = 0;  // alerts in the last body scanned: the next one's likely count
+  // Per alert of the body being scanned, what is left to copy once the body has been checked.
+  struct pending_alert {
+    const std::uint32_t* labels;       // the token opening its last "labels"
+    const std::uint32_t* annotations;  // ... its last "annotations", nullptr if null or absent
+    std::string_view url;              // its last "generatorURL", if has_url
+    bool has_url;
+    bool has_fingerprint;
+  };
+  std::vector<pending_alert> pending;
+};
+
+// simdjson's DOM parser with its buffers and a padded copy of the input (simdjson's second stage
+// reads up to SIMDJSON_PADDING bytes past the end, which a caller's string_view does not
+// promise), and the scanner's memory. Reused for every body a thread decodes, so steady-state
+// decoding allocates nothing but its result.
 class json_reader {
  public:
   // Parses and fully validates `body` (structure, strings, numbers, literals, UTF-8, depth).
   // On success `root` points into this reader, valid until the next parse.
   simdjson::error_code parse(std::string_view body, dom::element& root) {
-    if (body.size() > capacity_ || capacity_ == 0) {
-      if (const auto err = grow(body.size())) return err;
-    }
+    if (const auto err = reserve(body.size())) return err;
     std::memcpy(input_.get(), body.data(), body.size());
     return parser_.parse_into_document(doc_, input_.get(), body.size(), false).get(root);
   }
 
+  // Runs simdjson's first stage alone on `body`: structure, string boundaries, unescaped control
+  // characters and UTF-8 (in strings) are checked, and tokens() then lists where each token
+  // starts. Valid until the next call. The SIMD kernels' first stage reads nothing past the end
+  // (whole blocks while they fit, the rest copied), so they take the body where it lies; the
+  // portable fallback kernel reads a byte past a string cut short in a multi-byte character, so
+  // it takes the padded copy (the tokens' offsets are the same either way).
+  simdjson::error_code index(std::string_view body) {
+    if (const auto err = reserve(body.size())) return err;
+    const char* data = body.data();
+    if (!stage1_in_place_ && !body.empty()) {
+      std::memcpy(input_.get(), body.data(), body.size());
+      data = input_.get();
+    }
+    return stages().stage1(reinterpret_cast<const std::uint8_t*>(data), body.size(),
+                           simdjson::stage1_mode::regular);
+  }
+  // Offsets of the tokens found by index(), token_count() of them, followed by the body's length.
+  const std::uint32_t* tokens() { return stages().structural_indexes.get(); }
+  std::uint32_t token_count() { return stages().n_structural_indexes; }
+  // simdjson's stages as its DOM parser runs them (the implementation chosen for this CPU).
+  simdjson::internal::dom_parser_implementation& stages() { return *parser_.implementation; }
+  scan_memory& memory() { return memory_; }
+
  private:
+  simdjson::error_code reserve(std::size_t size) {
+    if (size > capacity_ || capacity_ == 0) return grow(size);
+    return simdjson::SUCCESS;
+  }
+
   simdjson::error_code grow(std::size_t needed) {
     std::size_t capacity = std::max(needed, kMinCapacity);
     if (needed <= kRetainedCapacity) {
       capacity = std::max(capacity, std::min(capacity_ * 2, kRetainedCapacity));
     }
     capacity_ = 0;  // until every buffer has been reallocated
-    input_.reset(new (std::nothrow) char[capacity + simdjson::SIMDJSON_PADDING]());
-    if (!input_) return simdjson::MEMALLOC;
-    if (const auto err = parser_.allocate(capacity, kMaxDepth)) return err;
+    input_.reset(new (std::nothrow) char[capacity + kPadding]());
+    memory_.strings.reset(new (std::nothrow) char[capacity]);
+    if (!input_ || !memory_.strings) return simdjson::MEMALLOC;
+    if (parser_.implementation == nullptr) {
+      // As parser_.allocate would, keeping hold of which kernel will run the stages.
+      const simdjson::implementation* const kernel = simdjson::get_active_implementation();
+      if (const auto err = kernel->create_dom_parser_implementation(capacity, kMaxDepth,
+                                                                    parser_.implementation)) {
+        return err;
+      }
+      stage1_in_place_ = stage1_reads_only_input(kernel->name());
+    } else if (const auto err = parser_.allocate(capacity, kMaxDepth)) {
+      return err;
+    }
     if (const auto err = doc_.allocate(capacity)) return err;
     capacity_ = capacity;
     return simdjson::SUCCESS;
   }
 
+  // The kernels whose first stage goes through simdjson's generic block reader, which reads
+  // whole blocks only while they lie within the input and copies the rest to a buffer of its
+  // own. Any other (the fallback, or a kernel this list predates) is given the padded copy.
+  static bool stage1_reads_only_input(std::string_view kernel) {
+    return kernel == "icelake" || kernel == "haswell" || kernel == "westmere" ||
+           kernel == "arm64" || kernel == "ppc64";
+  }
+
   dom::parser parser_;
   dom::document doc_;
   std::unique_ptr<char[]> input_;
-  std::size_t capacity_ = 0;  // the longest body all three buffers can hold
+  bool stage1_in_place_ = false;  // whether index() may run stage 1 on the body where it lies
+  scan_memory memory_;
+  std::size_t capacity_ = 0;  // the longest body all buffers can hold
 };
 
 // Text reserved for each spare label slot: the `ownership` label and its longest value.
@@ -495,6 +575,592 @@ class webhook_builder {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Fast path: the same decoding as webhook_builder, straight from simdjson's first stage (where
+// each token starts) without its second stage building a DOM, copying every string and parsing
+// every number. It validates as it goes and accepts only what it can check itself: objects,
+// arrays, strings, true/false/null, and integers of at most 18 digits, nested at most
+// kMaxScanDepth deep. Anything else, every error included, makes it decline, and the body is
+// decoded by the DOM path, which reports the error or decodes what the scanner declined.
+// So the scanner needs to be right only about what it accepts: everything it accepts the DOM
+// accepts too (its rules are a subset of simdjson's), and decodes to the same webhook.
+//
+// What the first stage has checked already: UTF-8 in strings (the fallback kernel checks it
+// nowhere else; outside strings every byte is one the scanner checks itself), that strings are
+// closed and hold no unescaped control characters, and where tokens start: every structural character, every
+// string's opening quote, and the first byte of every other scalar. A string ends with the last
+// quote before the next token (only whitespace can follow a string without starting a token).
+// Left to check: the grammar (which token may follow which), escapes (only in strings holding a
+// backslash, found with memchr), literals and numbers, and depth.
+
+constexpr int kMaxScanDepth = 16;
+
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Whether `c` may follow a literal or a number; simdjson accepts a few more (then rejects them
+// as misplaced).
+bool ends_scalar(char c) { return is_json_space(c) || c == ',' || c == '}' || c == ']'; }
+
+// s == literal, for the short field names and values compared per body: an inline loop rather
+// than a call to memcmp.
+template <std::size_t N>
+bool equals(std::string_view s, const char (&literal)[N]) {
+  if (s.size() != N - 1) return false;
+  for (std::size_t i = 0; i + 1 < N; ++i) {
+    if (s[i] != literal[i]) return false;
+  }
+  return true;
+}
+
+std::optional<alert_status> scan_status(std::string_view s) {
+  if (equals(s, "firing")) return alert_status::firing;
+  if (equals(s, "resolved")) return alert_status::resolved;
+  return std::nullopt;
+}
+
+field scan_root_field(std::string_view key) {
+  switch (key.size()) {
+    case 6:
+      if (equals(key, "status")) return field::status;
+      if (equals(key, "alerts")) return field::alerts;
+      break;
+    case 7:
+      if (equals(key, "version")) return field::version;
+      break;
+    case 8:
+      if (equals(key, "groupKey")) return field::group_key;
+      if (equals(key, "receiver")) return field::receiver;
+      break;
+    case 11:
+      if (equals(key, "groupLabels")) return field::group_labels;
+      if (equals(key, "externalURL")) return field::external_url;
+      break;
+    case 12:
+      if (equals(key, "commonLabels")) return field::common_labels;
+      break;
+    case 15:
+      if (equals(key, "truncatedAlerts")) return field::truncated_alerts;
+      break;
+    case 17:
+      if (equals(key, "commonAnnotations")) return field::common_annotations;
+      break;
+    default:
+      break;
+  }
+  return field::unknown;
+}
+
+field scan_alert_field(std::string_view key) {
+  switch (key.size()) {
+    case 6:
+      if (equals(key, "status")) return field::alert_status;
+      if (equals(key, "labels")) return field::alert_labels;
+      if (equals(key, "endsAt")) return field::ends_at;
+      break;
+    case 8:
+      if (equals(key, "startsAt")) return field::starts_at;
+      break;
+    case 11:
+      if (equals(key, "annotations")) return field::alert_annotations;
+      if (equals(key, "fingerprint")) return field::fingerprint;
+      break;
+    case 12:
+      if (equals(key, "generatorURL")) return field::generator_url;
+      break;
+    default:
+      break;
+  }
+  return field::unknown;
+}
+
+class webhook_scanner {
+ public:
+  webhook_scanner(std::string_view body, json_reader& reader, const detail_filter* filter)
+      : body_(body),
+        end_(reader.tokens() + reader.token_count()),
+        next_(reader.tokens()),
+        memory_(reader.memory()),
+        filter_(filter) {}
+
+  // True with `out` set when the body is a valid webhook; false when the scanner declines.
+  bool scan(webhook& out) {
+    if (!take('{')) return false;
+    bool has_alerts = false;
+    if (!take('}')) {
+      do {
+        std::string_view key;
+        if (!string(key) || !take(':')) return false;
+        const field f = scan_root_field(key);
+        switch (f) {
+          case field::version:
+            if (!string_field(out.version)) return false;
+            if (!out.version.empty() && !equals(out.version, "4")) return false;
+            break;
+          case field::group_key:
+            if (!string_field(out.group_key)) return false;
+            break;
+          case field::receiver:
+            if (!string_field(out.receiver)) return false;
+            break;
+          case field::external_url:
+            if (!string_field(out.external_url)) return false;
+            break;
+          case field::truncated_alerts:
+            if (!null() && !integer(false, out.truncated_alerts)) return false;
+            break;
+          case field::status:
+            if (!null() && !status(out.status)) return false;
+            break;
+          case field::group_labels:
+          case field::common_labels:
+          case field::common_annotations: {
+            if (null()) break;
+            const std::uint32_t* const map = next_;
+            if (!check_string_map()) return false;
+            // Routing reads only each alert's own labels: with a filter these are not kept.
+            if (filter_ == nullptr) {
+              (f == field::group_labels    ? out.group_labels
+               : f == field::common_labels ? out.common_labels
+                                           : out.common_annotations) = build(map, 0);
+            }
+            break;
+          }
+          case field::alerts:
+            if (!alerts(out.alerts)) return false;
+            has_alerts = true;
+            break;
+          default:  // unknown fields, and alert fields at the top
+            if (!skip_value(1)) return false;
+            break;
+        }
+      } while (take(','));
+      if (!take('}')) return false;
+    }
+    if (!has_alerts || next_ != end_) return false;
+    for (std::size_t i = 0; i < out.alerts.size(); ++i) finish(out.alerts[i], memory_.pending[i]);
+    return true;
+  }
+
+ private:
+  // The first byte of the next token; '\0' when there is none.
+  char peek() const { return next_ < end_ ? body_[*next_] : '\0'; }
+
+  bool take(char c) {
+    if (peek() != c) return false;
+    ++next_;
+    return true;
+  }
+
+  bool null() { return literal("null"); }
+
+  // The literal `word` with a byte after it that ends it.
+  template <std::size_t N>
+  bool literal(const char (&word)[N]) {
+    if (next_ >= end_) return false;
+    const std::size_t at = *next_;
+    if (at + N - 1 >= body_.size() || !equals(body_.substr(at, N - 1), word) ||
+        !ends_scalar(body_[at + N - 1])) {
+      return false;
+    }
+    ++next_;
+    return true;
+  }
+
+  // An integer without fraction or exponent, at most 18 digits (so it fits an int64 whatever
+  // they are), without leading zeros, negative only if `allow_negative`.
+  bool integer(bool allow_negative, std::int64_t& value) {
+    if (next_ >= end_) return false;
+    std::size_t at = *next_;
+    const bool negative = allow_negative && body_[at] == '-';
+    if (negative) ++at;
+    const std::size_t first = at;
+    std::int64_t v = 0;
+    while (at < body_.size() && body_[at] >= '0' && body_[at] <= '9' && at - first < 18) {
+      v = v * 10 + (body_[at] - '0');
+      ++at;
+    }
+    const std::size_t digits = at - first;
+    if (digits == 0 || (digits > 1 && body_[first] == '0') || at >= body_.size() ||
+        !ends_scalar(body_[at])) {
+      return false;
+    }
+    value = negative ? -v : v;
+    ++next_;
+    return true;
+  }
+
+  // Whether the string token at `token` is valid: it is unless it holds a backslash, when its
+  // escapes are checked. One memchr serves all the strings before the next backslash.
+  bool check_string(const std::uint32_t* token) {
+    if (backslash_ < token[0] || searched_from_ > token[0]) [[unlikely]] {
+      find_backslash(token[0]);
+    }
+    if (backslash_ >= token[1]) [[likely]] {
+      return true;
+    }
+    std::string_view ignored;
+    return unescape(token, ignored, false);
+  }
+
+  void find_backslash(std::size_t from) {
+    searched_from_ = from;
+    const void* at = std::memchr(body_.data() + from, '\\', body_.size() - from);
+    backslash_ = at != nullptr
+                     ? static_cast<std::size_t>(static_cast<const char*>(at) - body_.data())
+                     : body_.size();
+  }
+
+  // The string token at `token`, unescaped into `out`: a view into the body when it has no
+  // escapes, else into the scanner's memory; both valid until the next body. Checks it too.
+  bool content(const std::uint32_t* token, std::string_view& out) {
+    if (backslash_ < token[0] || searched_from_ > token[0]) find_backslash(token[0]);
+    if (backslash_ < token[1]) return unescape(token, out, true);
+    const std::size_t first = token[0] + 1;
+    std::size_t end = token[1];
+    while (is_json_space(body_[end - 1])) --end;
+    out = std::string_view(body_.data() + first, end - 1 - first);
+    return true;
+  }
+
+  // Checks the escapes of a string holding a backslash (at `backslash_`) and, if `keep`,
+  // unescapes it into the scanner's memory. Declines \u escapes of UTF-16 surrogates (paired
+  // or not), which simdjson judges; the others mean what simdjson makes of them: \" \\ \/ \b
+  // \f \n \r \t, and \u with four hex digits, as UTF-8.
+  [[gnu::noinline]] bool unescape(const std::uint32_t* token, std::string_view& out, bool keep) {
+    const char* const body = body_.data();
+    std::size_t close = token[1] - 1;
+    while (is_json_space(body[close])) --close;
+    std::size_t at = token[0] + 1;  // the next byte to copy
+    char* const start = memory_.strings.get() + strings_used_;
+    char* dst = start;
+    std::size_t bs = backslash_;
+    while (true) {
+      if (keep) {
+        std::memcpy(dst, body + at, bs - at);
+        dst += bs - at;
+      }
+      if (bs + 1 >= close) return false;
+      const char e = body[bs + 1];
+      at = bs + 2;
+      if (e == 'u') {
+        if (bs + 6 > close) return false;
+        std::uint32_t cp = 0;
+        for (std::size_t i = 2; i < 6; ++i) {
+          const int digit = hex_digit(body[bs + i]);
+          if (digit < 0) return false;
+          cp = (cp << 4) | static_cast<std::uint32_t>(digit);
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+        at = bs + 6;
+        if (keep) dst = put_utf8(cp, dst);
+      } else {
+        char c = 0;
+        switch (e) {
+          case '"':
+          case '\\':
+          case '/':
+            c = e;
+            break;
+          case 'b':
+            c = '\b';
+            break;
+          case 'f':
+            c = '\f';
+            break;
+          case 'n':
+            c = '\n';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          default:
+            return false;
+        }
+        if (keep) *dst++ = c;
+      }
+      const void* next = at < close ? std::memchr(body + at, '\\', close - at) : nullptr;
+      if (next == nullptr) break;
+      bs = static_cast<std::size_t>(static_cast<const char*>(next) - body);
+    }
+    backslash_ = searched_from_ = bs;  // the last one: the next string searches again
+    if (keep) {
+      std::memcpy(dst, body + at, close - at);
+      dst += close - at;
+      out = std::string_view(start, static_cast<std::size_t>(dst - start));
+      strings_used_ += out.size();
+    }
+    return true;
+  }
+
+  static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  // Writes code point `cp` (below 0x10000, not a surrogate) as UTF-8.
+  static char* put_utf8(std::uint32_t cp, char* dst) {
+    if (cp < 0x80) {
+      *dst++ = static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *dst++ = static_cast<char>(0xC0 | (cp >> 6));
+      *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      *dst++ = static_cast<char>(0xE0 | (cp >> 12));
+      *dst++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return dst;
+  }
+
+  // The next token as a string, into `out` (see content()).
+  bool string(std::string_view& out) {
+    if (peek() != '"' || !content(next_, out)) return false;
+    ++next_;
+    return true;
+  }
+
+  // Checks an object of strings (the next token is its '{').
+  bool check_string_map() {
+    if (!take('{')) return false;
+    if (take('}')) return true;
+    const std::uint32_t* t = next_;
+    const char* const body = body_.data();
+    while (true) {
+      if (end_ - t < 4) return false;  // key, ':', value, and ',' or '}'
+      if (body[t[0]] != '"' || body[t[1]] != ':' || body[t[2]] != '"') return false;
+      if ((backslash_ < t[3] || searched_from_ > t[0]) &&
+          (!check_string(t) || !check_string(t + 2))) {
+        return false;
+      }
+      const char after = body[t[3]];
+      t += 4;
+      if (after == '}') break;
+      if (after != ',') return false;
+    }
+    next_ = t;
+    return true;
+  }
+
+  // A label set of the object of strings at `map` (checked already by check_string_map), with
+  // `spare` slots reserved for labels added later.
+  label_set build(const std::uint32_t* map, std::size_t spare) {
+    auto& texts = memory_.map;
+    texts.clear();
+    std::size_t bytes = 0;
+    if (body_[map[1]] != '}') {
+      for (const std::uint32_t* t = map + 1;; t += 4) {
+        auto& kv = texts.emplace_back();
+        content(t, kv.first);
+        content(t + 2, kv.second);
+        bytes += kv.first.size() + kv.second.size();
+        if (body_[t[3]] == '}') break;
+      }
+    }
+    label_set::builder labels;
+    labels.reserve(texts.size() + spare, bytes + spare * kSpareBytes);
+    for (const auto& [k, v] : texts) labels.add(k, v);
+    return std::move(labels).build();
+  }
+
+  // Any valid value, checked and dropped. `depth` is that of the value's container.
+  bool skip_value(int depth) {
+    switch (peek()) {
+      case '{': {
+        if (depth >= kMaxScanDepth) return false;
+        ++next_;
+        if (take('}')) return true;
+        do {
+          if (peek() != '"' || !check_string(next_)) return false;
+          ++next_;
+          if (!take(':') || !skip_value(depth + 1)) return false;
+        } while (take(','));
+        return take('}');
+      }
+      case '[': {
+        if (depth >= kMaxScanDepth) return false;
+        ++next_;
+        if (take(']')) return true;
+        do {
+          if (!skip_value(depth + 1)) return false;
+        } while (take(','));
+        return take(']');
+      }
+      case '"':
+        if (!check_string(next_)) return false;
+        ++next_;
+        return true;
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return null();
+      default: {
+        std::int64_t n = 0;
+        return integer(true, n);
+      }
+    }
+  }
+
+  // A string into `target`, or null leaving it as it was.
+  bool string_field(std::string& target) {
+    if (null()) return true;
+    std::string_view s;
+    if (!string(s)) return false;
+    target.assign(s);
+    return true;
+  }
+
+  bool status(alert_status& target) {
+    std::string_view s;
+    if (!string(s)) return false;
+    const std::optional<alert_status> st = scan_status(s);
+    if (!st) return false;
+    target = *st;
+    return true;
+  }
+
+  // A string into `target` through `memo`, or null (leaving it as it was) unless `required`.
+  bool timestamp_field(scan_memory::memo_timestamp& memo, bool required, timestamp& target) {
+    if (!required && null()) return true;
+    std::string_view s;
+    if (!string(s)) return false;
+    if (memo.size != 0 && std::string_view(memo.text.data(), memo.size) == s) {
+      target = memo.value;
+      return true;
+    }
+    const std::optional<timestamp> t = parse_rfc3339(s);
+    if (!t) return false;
+    target = *t;
+    if (s.size() <= memo.text.size()) {
+      std::memcpy(memo.text.data(), s.data(), s.size());
+      memo.size = s.size();
+      memo.value = *t;
+    }
+    return true;
+  }
+
+  bool alerts(std::vector<alert>& out) {
+    if (!take('[')) return false;
+    out.clear();  // a repeated key replaces, as in Go's encoding/json
+    memory_.pending.clear();
+    out.reserve(memory_.last_alerts);
+    if (!take(']')) {
+      do {
+        if (!one_alert(out.emplace_back())) return false;
+      } while (take(','));
+      if (!take(']')) return false;
+    }
+    memory_.last_alerts = out.size();
+    return true;
+  }
+
+  // As webhook_builder::one_alert: labels, annotations and generatorURL are validated in
+  // document order and kept (by finish()) once the filter has seen the alert; the last of a
+  // repeated key wins.
+  bool one_alert(alert& a) {
+    if (!take('{')) return false;
+    bool has_status = false, has_starts_at = false, has_fingerprint = false;
+    const std::uint32_t* labels = nullptr;       // the last "labels" object
+    const std::uint32_t* annotations = nullptr;  // the last "annotations", if an object
+    bool has_url = false;                        // the last "generatorURL" was a string, `url`
+    std::string_view url;
+    if (!take('}')) {
+      do {
+        std::string_view key;
+        if (!string(key) || !take(':')) return false;
+        switch (scan_alert_field(key)) {
+          case field::alert_status:
+            if (!status(a.status)) return false;
+            has_status = true;
+            break;
+          case field::alert_labels:
+            labels = next_;
+            if (!check_string_map()) return false;
+            break;
+          case field::alert_annotations:
+            annotations = nullptr;
+            if (null()) break;
+            annotations = next_;
+            if (!check_string_map()) return false;
+            break;
+          case field::starts_at:
+            if (!timestamp_field(memory_.starts_at, true, a.starts_at)) return false;
+            has_starts_at = true;
+            break;
+          case field::ends_at:
+            if (!timestamp_field(memory_.ends_at, false, a.ends_at)) return false;
+            break;
+          case field::generator_url:
+            has_url = !null();
+            if (has_url && !string(url)) return false;
+            break;
+          case field::fingerprint: {
+            if (null()) break;
+            std::string_view s;
+            if (!string(s)) return false;
+            const std::optional<fingerprint> fp = parse_fingerprint(s);
+            if (!fp) return false;
+            a.fp = *fp;
+            has_fingerprint = true;
+            break;
+          }
+          default:  // unknown fields, and root fields in an alert
+            if (!skip_value(3)) return false;
+            break;
+        }
+      } while (take(','));
+      if (!take('}')) return false;
+    }
+    if (!has_status || labels == nullptr || !has_starts_at) return false;
+    memory_.pending.push_back({labels, annotations, url, has_url, has_fingerprint});
+    return true;
+  }
+
+  // Copies what the filter wants of alert `a`, once the whole body has been checked (so that a
+  // body the scanner declines asks the filter nothing: the DOM will).
+  void finish(alert& a, const scan_memory::pending_alert& p) {
+    const std::uint32_t* labels = p.labels;
+    // make_plan adds the `ownership` label to every alert; a spare slot (entry and text) saves
+    // it from reallocating the set.
+    if (!p.has_fingerprint) {
+      // The fingerprint is computed from the labels, which are then needed whatever the filter
+      // says.
+      a.labels = build(labels, 1);
+      labels = nullptr;
+      a.fp = compute_fingerprint(a.labels);
+    }
+    if (filter_ != nullptr && !filter_->keep_details(a.fp, a.status, a.starts_at)) {
+      a.details_omitted = true;
+      if (labels != nullptr && !filter_->keep_labels(a.fp, a.status, a.starts_at)) {
+        a.labels_omitted = true;
+        return;
+      }
+      if (labels != nullptr) a.labels = build(labels, 1);
+      return;
+    }
+    if (labels != nullptr) a.labels = build(labels, 1);
+    if (p.annotations != nullptr) a.annotations = build(p.annotations, 0);
+    if (p.has_url) a.generator_url.assign(p.url);
+  }
+
+  const std::string_view body_;
+  const std::uint32_t* const end_;  // one past the last token; *end_ is the body's length
+  const std::uint32_t* next_;       // the next token
+  scan_memory& memory_;
+  const detail_filter* const filter_;
+  // The first backslash at or after searched_from_ (the body's size if none). Strings are
+  // mostly visited in order, but maps are visited again to copy them.
+  std::size_t backslash_ = 0;
+  std::size_t searched_from_ = 0;
+  std::size_t strings_used_ = 0;  // bytes of memory_.strings holding this body's strings
+};
+
+// ---------------------------------------------------------------------------------------------
 // Error path only: simdjson says what kind of error a document has but not where, so the
 // messages that need a position come from small scalar scans of the body.
 
@@ -532,8 +1198,6 @@ std::size_t first_invalid_utf8(std::string_view s) {
   }
   return std::string_view::npos;
 }
-
-bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 std::size_t skip_space(std::string_view s, std::size_t i) {
   while (i < s.size() && is_json_space(s[i])) ++i;
@@ -644,13 +1308,26 @@ decode_error syntax_error(std::string_view body, simdjson::error_code code) {
   return {"", "invalid JSON: " + std::string(describe(code))};
 }
 
-std::variant<webhook, decode_error> decode_with(json_reader& reader, std::string_view body,
-                                                const detail_filter* filter) {
+// Decodes into `out` (default-constructed), or sets `error`. The scanner first, if `scan`.
+bool decode_with(json_reader& reader, std::string_view body, const detail_filter* filter,
+                 webhook& out, decode_error& error, bool scan = true) {
+  if (scan && reader.index(body) == simdjson::SUCCESS) {
+    if (webhook_scanner(body, reader, filter).scan(out)) return true;
+    out = webhook{};  // the DOM starts over
+  }
+  // Declined or invalid: the DOM decides, and says what is wrong.
   dom::element root;
-  if (const auto err = reader.parse(body, root)) return syntax_error(body, err);
+  if (const auto err = reader.parse(body, root)) {
+    error = syntax_error(body, err);
+    return false;
+  }
   webhook_builder builder(filter);
-  if (!builder.build(root)) return std::move(builder.error);
-  return std::move(builder.out);
+  if (!builder.build(root)) {
+    error = std::move(builder.error);
+    return false;
+  }
+  out = std::move(builder.out);
+  return true;
 }
 
 }  // namespace
@@ -666,18 +1343,52 @@ std::variant<webhook, decode_error> decode_webhook(std::string_view body) {
 
 std::variant<webhook, decode_error> decode_webhook(std::string_view body,
                                                    const detail_filter* filter) {
+  std::variant<webhook, decode_error> result;
+  decode_error error;
+  if (!decode_webhook_into(body, filter, std::get<webhook>(result), error)) {
+    result = std::move(error);
+  }
+  return result;
+}
+
+bool decode_webhook_into(std::string_view body, const detail_filter* filter, webhook& out,
+                         decode_error& error) {
   try {
     if (body.size() > kRetainedCapacity) {
       json_reader once;
-      return decode_with(once, body, filter);
+      return decode_with(once, body, filter, out, error);
     }
     // One per thread: decode_webhook stays safe from any thread and never re-enters itself.
     thread_local json_reader reader;
-    return decode_with(reader, body, filter);
+    return decode_with(reader, body, filter, out, error);
   } catch (const std::exception& e) {
     // Allocation failure while building the result from a huge body.
-    return decode_error{"", std::string("cannot decode body: ") + e.what()};
+    error = decode_error{"", std::string("cannot decode body: ") + e.what()};
+    return false;
   }
 }
+
+namespace detail {
+
+std::optional<webhook> scan_webhook(std::string_view body, const detail_filter* filter) {
+  thread_local json_reader reader;
+  webhook out;
+  if (reader.index(body) != simdjson::SUCCESS) return std::nullopt;
+  if (!webhook_scanner(body, reader, filter).scan(out)) return std::nullopt;
+  return out;
+}
+
+std::variant<webhook, decode_error> decode_webhook_dom(std::string_view body,
+                                                       const detail_filter* filter) {
+  thread_local json_reader reader;
+  std::variant<webhook, decode_error> result;
+  decode_error error;
+  if (!decode_with(reader, body, filter, std::get<webhook>(result), error, false)) {
+    result = std::move(error);
+  }
+  return result;
+}
+
+}  // namespace detail
 
 }  // namespace alertrouter::routing

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,7 +41,7 @@ struct decode_error {
 // JSON, invalid UTF-8, nesting deeper than 32, and numbers beyond 64-bit integers or double's
 // range are errors wherever they appear (and win over a wrong field earlier in the body); then
 // any wrong type is an error, the first in document order reported. Never throws. Safe from any
-// thread: each thread reuses its own parser buffers (kept up to ~15 MiB; a body over 1 MiB gets
+// thread: each thread reuses its own parser buffers (kept up to ~16 MiB; a body over 1 MiB gets
 // buffers of its own, freed after).
 std::variant<webhook, decode_error> decode_webhook(std::string_view body);
 
@@ -71,5 +72,25 @@ class detail_filter {
 // As above; `filter` may be nullptr (keep everything).
 std::variant<webhook, decode_error> decode_webhook(std::string_view body,
                                                    const detail_filter* filter);
+
+// As decode_webhook(body, filter), into `out`, which must be a default-constructed webhook: for a
+// caller that keeps the webhook inside a larger result, saving a move. True on success; false
+// with `error` set otherwise, `out` then holding an unspecified part of the body.
+bool decode_webhook_into(std::string_view body, const detail_filter* filter, webhook& out,
+                         decode_error& error);
+
+namespace detail {
+
+// The two ways decode_webhook decodes a body, for tests and fuzzers that hold them to each other.
+// scan_webhook is the fast path, straight from simdjson's first stage: nullopt when it declines
+// the body (every invalid body, and valid ones using JSON it leaves to the DOM: numbers other
+// than small integers, UTF-16 surrogate escapes, nesting deeper than 16). decode_webhook_dom is
+// the DOM path alone, which decides every body the scanner declines. Where the scanner accepts a
+// body, the DOM path must decode it to the same webhook.
+std::optional<webhook> scan_webhook(std::string_view body, const detail_filter* filter);
+std::variant<webhook, decode_error> decode_webhook_dom(std::string_view body,
+                                                       const detail_filter* filter);
+
+}  // namespace detail
 
 }  // namespace alertrouter::routing

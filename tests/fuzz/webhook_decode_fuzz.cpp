@@ -2,9 +2,23 @@
 // and what it accepts must be internally consistent. Decoding with a detail_filter (as the daemon
 // does) must accept and reject exactly the same bodies, with the same errors, and differ only in
 // the details of the alerts the filter declined.
+//
+// decode_webhook's fast path (detail::scan_webhook, straight from simdjson's first stage on the
+// body where it lies) is held to the DOM path (detail::decode_webhook_dom): whatever the scanner
+// accepts, the DOM must decode to an equal webhook, with and without a filter, and decode_webhook
+// must say exactly what the DOM says. The scanner reads the body where it lies, so it is also fed
+// an exact-size heap copy (for ASan) and a copy that ends where an unreadable page begins (for
+// simdjson's first stage, which lives in an uninstrumented shared library: an over-read there
+// faults instead of going unseen).
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <variant>
 
@@ -12,28 +26,119 @@
 
 namespace {
 
+using namespace alertrouter::routing;
+
 // Keeps the details of alerts with an even fingerprint.
-class even_filter final : public alertrouter::routing::detail_filter {
+class even_filter final : public detail_filter {
  public:
-  bool keep_details(alertrouter::routing::fingerprint fp, alertrouter::routing::alert_status,
-                    alertrouter::routing::timestamp) const override {
+  bool keep_details(fingerprint fp, alert_status, timestamp) const override {
     return fp.value % 2 == 0;
   }
   // Of the others, drops the labels of every second one.
-  bool keep_labels(alertrouter::routing::fingerprint fp, alertrouter::routing::alert_status,
-                   alertrouter::routing::timestamp) const override {
+  bool keep_labels(fingerprint fp, alert_status, timestamp) const override {
     return fp.value % 4 != 1;
   }
 };
 
+bool same_alert(const alert& x, const alert& y) {
+  return x.status == y.status && x.labels == y.labels && x.annotations == y.annotations &&
+         x.starts_at == y.starts_at && x.ends_at == y.ends_at &&
+         x.generator_url == y.generator_url && x.fp == y.fp &&
+         x.details_omitted == y.details_omitted && x.labels_omitted == y.labels_omitted;
+}
+
+bool same_webhook(const webhook& a, const webhook& b) {
+  if (a.version != b.version || a.group_key != b.group_key ||
+      a.truncated_alerts != b.truncated_alerts || a.status != b.status ||
+      a.receiver != b.receiver || !(a.group_labels == b.group_labels) ||
+      !(a.common_labels == b.common_labels) || !(a.common_annotations == b.common_annotations) ||
+      a.external_url != b.external_url || a.alerts.size() != b.alerts.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.alerts.size(); ++i) {
+    if (!same_alert(a.alerts[i], b.alerts[i])) return false;
+  }
+  return true;
+}
+
+bool same_result(const std::variant<webhook, decode_error>& a,
+                 const std::variant<webhook, decode_error>& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* e = std::get_if<decode_error>(&a)) {
+    const decode_error& f = std::get<decode_error>(b);
+    return e->field == f.field && e->message == f.message;
+  }
+  return same_webhook(std::get<webhook>(a), std::get<webhook>(b));
+}
+
+// A readable region followed by an unreadable page: a body copied to end at the boundary
+// faults on any read past its end, instrumented or not.
+class guarded_region {
+ public:
+  static constexpr std::size_t kSize = std::size_t{2} << 20;
+
+  guarded_region() {
+    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    void* p = mmap(nullptr, kSize + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    base_ = static_cast<char*>(p);
+    if (mprotect(base_ + kSize, page_, PROT_NONE) != 0) std::abort();
+  }
+
+  // `body` copied to end at the unreadable page; nullopt if it does not fit.
+  std::optional<std::string_view> place(std::string_view body) {
+    if (body.size() > kSize) return std::nullopt;
+    char* at = base_ + kSize - body.size();
+    if (!body.empty()) std::memcpy(at, body.data(), body.size());
+    return std::string_view(at, body.size());
+  }
+
+ private:
+  char* base_ = nullptr;
+  std::size_t page_ = 0;
+};
+
+// The scanner against the DOM, for `body` wherever it lies.
+void check_paths(std::string_view body, const detail_filter* filter,
+                 const std::variant<webhook, decode_error>& dom) {
+  if (const auto scanned = detail::scan_webhook(body, filter)) {
+    const auto* w = std::get_if<webhook>(&dom);
+    if (w == nullptr || !same_webhook(*scanned, *w)) std::abort();
+  }
+  if (!same_result(decode_webhook(body, filter), dom)) std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace alertrouter::routing;
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   const auto result = decode_webhook(body);
   const even_filter filter;
   const auto filtered = decode_webhook(body, &filter);
+
+  // The fast path against the DOM path, with and without the filter, on the fuzzer's buffer, on
+  // an exact-size heap copy, and on a copy that ends at an unreadable page.
+  const auto dom = detail::decode_webhook_dom(body, nullptr);
+  const auto dom_filtered = detail::decode_webhook_dom(body, &filter);
+  if (!same_result(result, dom) || !same_result(filtered, dom_filtered)) std::abort();
+  check_paths(body, nullptr, dom);
+  check_paths(body, &filter, dom_filtered);
+  {
+    const std::unique_ptr<char[]> copy(new char[size]);
+    if (size != 0) std::memcpy(copy.get(), data, size);
+    const std::string_view exact(copy.get(), size);
+    check_paths(exact, nullptr, dom);
+    check_paths(exact, &filter, dom_filtered);
+  }
+  {
+    static guarded_region region;
+    if (const auto guarded = region.place(body)) {
+      check_paths(*guarded, nullptr, dom);
+      check_paths(*guarded, &filter, dom_filtered);
+    }
+  }
+
   if (result.index() != filtered.index()) std::abort();
   if (const auto* e = std::get_if<decode_error>(&result)) {
     const decode_error& f = std::get<decode_error>(filtered);

@@ -1,9 +1,16 @@
 #include "routing/webhook.h"
 
 #include <gtest/gtest.h>
+#include <simdjson.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <memory>
+#include <new>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -687,6 +694,244 @@ TEST(DecodeWebhookWithFilter, OmittedDetailsAreStillValidated) {
   ASSERT_TRUE(std::holds_alternative<webhook>(result));
   EXPECT_EQ(std::get<webhook>(result).alerts[0].annotations.get("summary"), "last");
   EXPECT_EQ(std::get<webhook>(result).alerts[0].generator_url, "http://2");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scanner (decode_webhook's fast path) against the DOM path it falls back to.
+
+// Keeps details for fingerprints with bit 0 set and labels for those with bit 1 set, so that a
+// body's alerts take every branch.
+class parity_filter final : public detail_filter {
+ public:
+  bool keep_details(fingerprint fp, alert_status, timestamp) const override {
+    return (fp.value & 1) != 0;
+  }
+  bool keep_labels(fingerprint fp, alert_status, timestamp) const override {
+    return (fp.value & 2) != 0;
+  }
+};
+
+std::string describe(const std::variant<webhook, decode_error>& r) {
+  if (const auto* e = std::get_if<decode_error>(&r)) return "error " + e->to_string();
+  const webhook& w = std::get<webhook>(r);
+  auto labels = [](const label_set& s) {
+    std::string out = "{";
+    for (const auto& [k, v] : s) out += std::string(k) + "=" + std::string(v) + ",";
+    return out + "}";
+  };
+  std::string out = "webhook v=" + w.version + " key=" + w.group_key +
+                    " trunc=" + std::to_string(w.truncated_alerts) +
+                    " status=" + std::string(to_string(w.status)) + " recv=" + w.receiver +
+                    " url=" + w.external_url + " group=" + labels(w.group_labels) +
+                    " common=" + labels(w.common_labels) + labels(w.common_annotations);
+  for (const alert& a : w.alerts) {
+    out += "\n  alert " + std::string(to_string(a.status)) + " " + labels(a.labels) + " " +
+           labels(a.annotations) + " " + format_rfc3339(a.starts_at) + " " +
+           format_rfc3339(a.ends_at) + " " + a.generator_url + " " + to_hex(a.fp) +
+           (a.details_omitted ? " -details" : "") + (a.labels_omitted ? " -labels" : "");
+  }
+  return out;
+}
+
+// Alertmanager's body for one alert as the routing benchmark builds it, `&` escaped as Go does.
+const std::string kEscapedBody =
+    R"({"receiver":"alertrouter","status":"firing","alerts":[{"status":"firing","labels":)"
+    R"({"alertname":"CephSlowOps","cluster":"wmcs","instance":"cloudcephosd1001:9100",)"
+    R"("job":"ceph_eqiad","project":"tools","prometheus":"cloud","service":"ceph,cloudvps",)"
+    R"("severity":"critical","site":"eqiad","source":"prometheus","team":"wmcs"},)"
+    R"("annotations":{"dashboard":"https://grafana.example/d/P1?orgId=1\u0026search=open)"
+    R"(\u0026tag=ceph","summary":"Ceph \"slow\" ops \\ in eqiad \u00e9\u20ac\/\b\f\n\r\t"},)"
+    R"("startsAt":"2026-11-26T10:00:00.123456789Z","endsAt":"0001-01-01T00:00:00Z",)"
+    R"("generatorURL":"http://prometheus.example:9090/graph?g0.expr=x\u003e0\u0026g0.tab=1",)"
+    R"("fingerprint":"0123456789abcdef"},{"status":"resolved","labels":{"a\u0062":"c"},)"
+    R"("startsAt":"2026-11-26T10:00:00Z","endsAt":"2026-11-26T10:30:00+01:00",)"
+    R"("fingerprint":null,"extra":[true,false,null,-12,0,{"k":[[]]},{}],"annotations":null}],)"
+    R"("groupLabels":{"alertname":"CephSlowOps"},"commonLabels":{"team":"wmcs"},)"
+    R"("commonAnnotations":{"runbook":"https://wikitech.example/CephSlowOps"},)"
+    R"("externalURL":"http://alertmanager.example:9093","version":"4",)"
+    R"("groupKey":"{}/{team=\"wmcs\"}:{alertname=\"CephSlowOps\"}","truncatedAlerts":0})";
+
+std::string without_floats(std::string body) {
+  const std::string from = "[1, 2.5, true, null]", to = "[1, -25, true, null]";
+  body.replace(body.find(from), from.size(), to);
+  return body;
+}
+
+bool same(const webhook& a, const webhook& b) {
+  if (a.version != b.version || a.group_key != b.group_key ||
+      a.truncated_alerts != b.truncated_alerts || a.status != b.status ||
+      a.receiver != b.receiver || !(a.group_labels == b.group_labels) ||
+      !(a.common_labels == b.common_labels) || !(a.common_annotations == b.common_annotations) ||
+      a.external_url != b.external_url || a.alerts.size() != b.alerts.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.alerts.size(); ++i) {
+    const alert& x = a.alerts[i];
+    const alert& y = b.alerts[i];
+    if (x.status != y.status || !(x.labels == y.labels) || !(x.annotations == y.annotations) ||
+        x.starts_at != y.starts_at || x.ends_at != y.ends_at ||
+        x.generator_url != y.generator_url || x.fp != y.fp ||
+        x.details_omitted != y.details_omitted || x.labels_omitted != y.labels_omitted) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool same(const std::variant<webhook, decode_error>& a,
+          const std::variant<webhook, decode_error>& b) {
+  if (a.index() != b.index()) return false;
+  if (const auto* e = std::get_if<decode_error>(&a)) {
+    return e->to_string() == std::get<decode_error>(b).to_string();
+  }
+  return same(std::get<webhook>(a), std::get<webhook>(b));
+}
+
+// Decodes `body` both ways, with and without a filter; where the scanner accepts it, the DOM
+// must decode it to the same webhook, and decode_webhook must say what the DOM says.
+void expect_same_decoding(const std::string& body) {
+  const parity_filter parity;
+  for (const detail_filter* filter :
+       {static_cast<const detail_filter*>(nullptr), static_cast<const detail_filter*>(&parity)}) {
+    const auto dom = detail::decode_webhook_dom(body, filter);
+    if (const auto scanned = detail::scan_webhook(body, filter)) {
+      ASSERT_TRUE(std::holds_alternative<webhook>(dom) && same(*scanned, std::get<webhook>(dom)))
+          << body << "\nscanned: " << describe(*scanned) << "\ndom: " << describe(dom);
+    }
+    const auto decoded = decode_webhook(body, filter);
+    ASSERT_TRUE(same(decoded, dom))
+        << body << "\ndecoded: " << describe(decoded) << "\ndom: " << describe(dom);
+  }
+}
+
+TEST(ScanWebhook, TakesAlertmanagerBodiesWithoutTheDom) {
+  const parity_filter parity;
+  for (const std::string& body : {kEscapedBody, without_floats(kRealisticBody)}) {
+    for (const detail_filter* filter :
+         {static_cast<const detail_filter*>(nullptr), static_cast<const detail_filter*>(&parity)}) {
+      const auto scanned = detail::scan_webhook(body, filter);
+      ASSERT_TRUE(scanned.has_value()) << body;
+      EXPECT_EQ(describe(*scanned), describe(detail::decode_webhook_dom(body, filter)));
+    }
+  }
+  const webhook w = *detail::scan_webhook(kEscapedBody, nullptr);
+  ASSERT_EQ(w.alerts.size(), 2u);
+  EXPECT_EQ(w.group_key, R"({}/{team="wmcs"}:{alertname="CephSlowOps"})");
+  EXPECT_EQ(w.alerts[0].annotations.get("summary"),
+            "Ceph \"slow\" ops \\ in eqiad \xC3\xA9\xE2\x82\xAC/\b\f\n\r\t");
+  EXPECT_EQ(w.alerts[0].generator_url, "http://prometheus.example:9090/graph?g0.expr=x>0&g0.tab=1");
+  EXPECT_EQ(w.alerts[1].labels.get("ab"), "c");
+  EXPECT_EQ(w.alerts[1].fp, compute_fingerprint(w.alerts[1].labels));
+}
+
+TEST(ScanWebhook, LeavesToTheDomWhatItDoesNotCheckItself) {
+  // Valid JSON the scanner declines; the DOM decodes it.
+  const std::vector<std::string> declined = {
+      kRealisticBody,                                                              // 2.5
+      R"({"alerts":[],"x":1e3})",                                                  // exponent
+      R"({"alerts":[],"x":1234567890123456789})",                                  // 19 digits
+      R"({"alerts":[],"x":"\ud83d\ude00"})",                                       // surrogate pair
+      R"({"alerts":[],"x":)" + std::string(20, '[') + std::string(20, ']') + "}",  // depth
+  };
+  for (const std::string& body : declined) {
+    EXPECT_FALSE(detail::scan_webhook(body, nullptr).has_value()) << body;
+    EXPECT_TRUE(std::holds_alternative<webhook>(decode_webhook(body))) << body;
+    expect_same_decoding(body);
+  }
+  // Invalid bodies are always declined.
+  for (const std::string body :
+       {R"({"alerts":[]} x)", R"({"alerts":[],})", R"({"alerts":[] "a":1})", R"({"alerts":[nul]})",
+        R"({"alerts":[],"x":"\x"})", R"({"alerts":[],"x":"\u12"})", R"({"alerts":[],"x":01})",
+        R"({"alerts":[],"x":-})", R"({"alerts":[],"x":[1,]})", R"({"alerts":[],"x":truex})"}) {
+    EXPECT_FALSE(detail::scan_webhook(body, nullptr).has_value()) << body;
+    EXPECT_TRUE(std::holds_alternative<decode_error>(decode_webhook(body))) << body;
+  }
+}
+
+TEST(ScanWebhook, ReadsNothingPastTheEndOfTheBody) {
+  // An exact-size heap copy, so that ASan or valgrind catches a read past the end.
+  for (const std::string& text : {kEscapedBody, std::string(R"({"alerts":[],"x":"\n"})")}) {
+    const auto copy = std::make_unique<char[]>(text.size());
+    std::copy(text.begin(), text.end(), copy.get());
+    const std::string_view body(copy.get(), text.size());
+    EXPECT_TRUE(detail::scan_webhook(body, nullptr).has_value());
+    EXPECT_TRUE(std::holds_alternative<webhook>(decode_webhook(body)));
+  }
+}
+
+// A body copied to end where an unreadable page begins, so that any read past its end faults,
+// including one in simdjson (an uninstrumented shared library, out of ASan's sight).
+class guarded_copy {
+ public:
+  explicit guarded_copy(std::string_view text) {
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    size_ = (text.size() / page + 2) * page;
+    void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    base_ = static_cast<char*>(p);
+    mprotect(base_ + size_ - page, page, PROT_NONE);
+    char* at = base_ + size_ - page - text.size();
+    std::copy(text.begin(), text.end(), at);
+    body_ = std::string_view(at, text.size());
+  }
+  guarded_copy(const guarded_copy&) = delete;
+  guarded_copy& operator=(const guarded_copy&) = delete;
+  ~guarded_copy() { munmap(base_, size_); }
+  std::string_view body() const { return body_; }
+
+ private:
+  char* base_ = nullptr;
+  std::size_t size_ = 0;
+  std::string_view body_;
+};
+
+// simdjson's portable kernel (chosen where the CPU has no SIMD kernel, or by
+// SIMDJSON_FORCE_IMPLEMENTATION) reads one byte past a string cut short in a multi-byte UTF-8
+// character; the scanner's first stage must not run it on the body where it lies.
+TEST(ScanWebhook, ReadsNothingPastTheEndWithTheFallbackKernel) {
+  const simdjson::implementation* const fallback =
+      simdjson::get_available_implementations()["fallback"];
+  ASSERT_NE(fallback, nullptr);
+  auto& active = simdjson::get_active_implementation();
+  const simdjson::implementation* const previous = active;
+  active = fallback;
+  // A new thread, so that its decoders' parsers are created with the fallback kernel.
+  std::thread([] {
+    const std::vector<std::string> cut = {"{\"alerts\":[],\"x\":\"\xC3",
+                                          "{\"alerts\":[],\"x\":\"\xE2\x82",
+                                          "{\"alerts\":[],\"x\":\"\xF0\x9F\x98"};
+    for (const std::string& text : cut) {
+      const guarded_copy copy(text);
+      EXPECT_FALSE(detail::scan_webhook(copy.body(), nullptr).has_value());
+      EXPECT_TRUE(std::holds_alternative<decode_error>(decode_webhook(copy.body())));
+    }
+    // The fast path still takes what it takes with the other kernels.
+    const guarded_copy copy(kEscapedBody);
+    const auto scanned = detail::scan_webhook(copy.body(), nullptr);
+    ASSERT_TRUE(scanned.has_value());
+    EXPECT_EQ(describe(*scanned), describe(detail::decode_webhook_dom(copy.body(), nullptr)));
+  }).join();
+  active = previous;
+}
+
+// Every body one edit away from a valid one: each byte replaced by, or preceded by, bytes that
+// matter to JSON, or deleted, and the body cut short at every length.
+TEST(ScanWebhook, AgreesWithTheDomOnEveryBodyOneEditAway) {
+  const std::string replacements = "\"\\{}[],: n0-u\x01\xff";
+  const std::string insertions = "\"\\,}";
+  for (const std::string& seed : {kEscapedBody, without_floats(kRealisticBody)}) {
+    for (std::size_t i = 0; i < seed.size(); ++i) {
+      expect_same_decoding(seed.substr(0, i));
+      expect_same_decoding(seed.substr(0, i) + seed.substr(i + 1));
+      for (const char c : replacements) {
+        std::string replaced = seed;
+        replaced[i] = c;
+        expect_same_decoding(replaced);
+      }
+      for (const char c : insertions) expect_same_decoding(seed.substr(0, i) + c + seed.substr(i));
+      if (HasFatalFailure()) return;
+    }
+  }
 }
 
 TEST(DecodeError, ToStringJoinsFieldAndMessage) {
