@@ -1,10 +1,14 @@
-// The SQLite state store: one database file in WAL mode, written by one connection.
+// The SQLite state store: one database file in WAL mode, written by one connection, with the
+// WAL copied back into the database (checkpointed) by a second connection on a thread of its own.
 //
-// Schema (v1):
+// Schema (v2):
 //   incidents(fingerprint TEXT PK, id, open, closed_ms, data)  -- data: incident_codec JSON
-//   outbox(seq INTEGER PK, id TEXT UNIQUE, destination, url, channel, kind, body, created_ms,
-//          state, attempts, next_attempt_ms, last_error, finished_ms)
-//   meta(key TEXT PK, value INTEGER)  -- high-water marks: next_seq, next_incident_id
+//   outbox(seq INTEGER PK, id TEXT UNIQUE, destination, url, channel, kind, created_ms,
+//          state, attempts, next_attempt_ms, last_error, finished_ms)  -- index (state,
+//          finished_ms)
+//   outbox_body(seq INTEGER PK, body)  -- one per outbox row
+//   meta(key TEXT PK, value INTEGER)  -- high-water marks saved by prune: next_seq,
+//                                        next_incident_id
 // Versions are PRAGMA user_version; PRAGMA application_id marks the file as alertrouter's.
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -13,11 +17,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "store/incident_codec.h"
@@ -97,6 +105,11 @@ CREATE INDEX outbox_by_state ON outbox (state, finished_ms);
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 constexpr int kBusyTimeoutMs = 100;
+
+// WAL size (pages) at which the checkpointer is asked to copy it back into the database file,
+// and at which the writer does it itself because the checkpointer fell behind.
+constexpr int kCheckpointPages = 1000;
+constexpr int kForcedCheckpointPages = 8 * kCheckpointPages;
 
 // The exclusive claim on a state directory: flock on DIR/alertrouter.lock, held while the store
 // is open and released by the kernel when the process dies (even by SIGKILL).
@@ -347,11 +360,87 @@ std::int64_t closed_ms(const routing::incident& inc) {
   return std::chrono::floor<std::chrono::milliseconds>(*inc.closed_at).time_since_epoch().count();
 }
 
+// Copies the WAL back into the database file from a thread and connection of its own. SQLite's
+// automatic checkpoint runs inside the COMMIT that crosses its threshold: that commit, and every
+// webhook waiting on it, would also wait for megabytes of pages to be copied and the database file
+// fsynced. PASSIVE checkpoints never block the writer; frames committed meanwhile wait for the next
+// round.
+class wal_checkpointer {
+ public:
+  explicit wal_checkpointer(const fs::path& file) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(
+        file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+        nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK) fail(raw, "open a checkpoint connection to", file);
+    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    // A connection knows the database is in WAL mode only once it has read it; until then a
+    // checkpoint does nothing and reports success.
+    if (pragma_text(raw, file, "PRAGMA journal_mode", "read the journal mode of") != "wal") {
+      throw store_error(file.string() + ": not in WAL mode");
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+  ~wal_checkpointer() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  wal_checkpointer(const wal_checkpointer&) = delete;
+  wal_checkpointer& operator=(const wal_checkpointer&) = delete;
+
+  // Asks for a checkpoint soon; requests made while one runs ask for one more after it.
+  void request() {
+    {
+      const std::lock_guard lock(mutex_);
+      requested_ = true;
+    }
+    wake_.notify_one();
+  }
+  std::uint64_t checkpoints() const { return checkpoints_.load(std::memory_order_relaxed); }
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return stop_ || requested_; });
+      if (stop_) return;
+      requested_ = false;
+      lock.unlock();
+      // A failure (the disk is full, say) changes nothing: the frames stay in the WAL, where
+      // readers find them, and the writer's forced checkpoint bounds the WAL meanwhile.
+      const int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                               nullptr, nullptr);
+      (rc == SQLITE_OK ? checkpoints_ : failures_).fetch_add(1, std::memory_order_relaxed);
+      lock.lock();
+    }
+  }
+
+  db_ptr db_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool requested_ = false;
+  bool stop_ = false;
+  std::atomic<std::uint64_t> checkpoints_{0};
+  std::atomic<std::uint64_t> failures_{0};
+  std::thread thread_;  // last: started once everything above exists
+};
+
 class sqlite_store final : public state_store {
  public:
   sqlite_store(std::unique_ptr<dir_lock> lock, db_ptr db, fs::path file)
-      : lock_(std::move(lock)), db_(std::move(db)), file_(std::move(file)) {
+      : lock_(std::move(lock)),
+        db_(std::move(db)),
+        file_(std::move(file)),
+        checkpointer_(std::make_unique<wal_checkpointer>(file_)) {
     sqlite3* d = db_.get();
+    // Replaces SQLite's automatic checkpoint (see wal_checkpointer).
+    sqlite3_wal_hook(d, &sqlite_store::on_wal_commit, this);
     begin_ = statement(d, file_, "BEGIN IMMEDIATE");
     commit_ = statement(d, file_, "COMMIT");
     upsert_incident_ = statement(d, file_,
@@ -500,6 +589,9 @@ class sqlite_store final : public state_store {
       if (!s.is_null(2)) st.oldest_pending_created_ms = s.int64(2);
     }
     s.reset();
+    st.checkpoints = checkpointer_->checkpoints();
+    st.checkpoint_failures = checkpointer_->failures();
+    st.forced_checkpoints = forced_checkpoints_;
     return st;
   }
 
@@ -603,9 +695,26 @@ class sqlite_store final : public state_store {
     commit(std::span<change_set>(&set, 1));
   }
 
+  // After every commit, with the WAL's size in pages.
+  static int on_wal_commit(void* self, sqlite3* db, const char*, int pages) {
+    auto* store = static_cast<sqlite_store*>(self);
+    if (pages >= kForcedCheckpointPages) {
+      // The checkpointer is behind (or failing): copy here, with no other writer, so the WAL
+      // can start over at the next commit.
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      ++store->forced_checkpoints_;
+    } else if (pages >= kCheckpointPages) {
+      store->checkpointer_->request();
+    }
+    return SQLITE_OK;
+  }
+
   std::unique_ptr<dir_lock> lock_;  // released after the database is closed
   db_ptr db_;
   fs::path file_;
+  // Destroyed (its thread joined, its connection closed) before db_ and lock_.
+  std::unique_ptr<wal_checkpointer> checkpointer_;
+  std::uint64_t forced_checkpoints_ = 0;
   statement sync_normal_, sync_full_;
   statement begin_, commit_, upsert_incident_, insert_message_, insert_body_, attempt_, delivered_,
       dead_, set_meta_;

@@ -87,6 +87,11 @@ struct store_stats {
   std::uint64_t pending = 0;
   std::uint64_t dead = 0;
   std::optional<std::int64_t> oldest_pending_created_ms;
+  // WAL checkpoints since the store was opened: done in the background, failed there, and done
+  // by the writer itself because the background ones fell behind.
+  std::uint64_t checkpoints = 0;
+  std::uint64_t checkpoint_failures = 0;
+  std::uint64_t forced_checkpoints = 0;
 };
 
 struct prune_result {
