@@ -51,12 +51,13 @@ bench: build
 	bench/run.sh $(BUILD)
 
 # Load benchmark: alertrouterd (Release, in build-release) against Alertmanager's own ingest, with
-# wrk (see bench/README.md "Load benchmark"). LOADBENCH_* variables tune bench/load/run.sh.
+# wrk (closed loop) and bench/load/loadgen (fixed rate); see bench/README.md "Load benchmark".
+# LOADBENCH_* variables tune bench/load/run.sh. Only the two targets it runs are built.
 RELEASE_BUILD ?= build-release
 bench-load: deps
 	cmake -S . -B $(RELEASE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DALERTROUTER_TESTS=OFF \
-	  -DALERTROUTER_BENCH=OFF $(CMAKE_FLAGS)
-	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd
+	  -DALERTROUTER_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd loadgen
 	bench/load/run.sh $(RELEASE_BUILD)
 
 install: build

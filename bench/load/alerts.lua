@@ -25,6 +25,20 @@
 -- Alertmanager add to every alert. Every request is built in init(), before wrk's clock starts;
 -- per request, a new or resolved group only has its startsAt filled in, so wrk stays cheap.
 --
+-- With a third argument, init() writes the prepared requests to that file for bench/load/loadgen
+-- (the open-loop, fixed-rate client) and exits, without sending anything (wrk still connects
+-- once to check the address):
+--
+--   wrk -t1 -c1 -d1s -s bench/load/alerts.lua URL -- MODE N FILE
+--
+-- FILE: one header line
+--   alertrouter-loadgen-requests 1 t0=T repeat_groups=200 new_pool=500 resolve_lag=4 alerts=N
+-- then the REPEAT_GROUPS repeat requests, one blob each, then for each of the NEW_POOL new
+-- groups its firing and then its resolved request as a piece count line ("P\n") and P blobs:
+-- the request split at every STARTS_AT. A blob is its length in bytes, "\n", the bytes. Requests
+-- are whole raw HTTP requests (wrk.format). loadgen replays them in the order request() below
+-- sends them (its `traffic` class mirrors request() and new_group_request(): keep both in sync).
+--
 -- init() and done() print one line each for run.sh:
 --   LOADBENCH_INIT cpu_s=C0
 --   LOADBENCH requests=R duration_us=D p50_us=X p99_us=Y errors=E cpu_s=C
@@ -342,11 +356,28 @@ local function split_at_starts_at(s)
   return pieces
 end
 
+-- Writes the prepared requests to `file` in the format described at the top, for loadgen.
+local function dump(file)
+  local out = assert(io.open(file, "wb"))
+  local function blob(s) out:write(#s, "\n", s) end
+  out:write(string.format("alertrouter-loadgen-requests 1 t0=%d repeat_groups=%d new_pool=%d " ..
+                          "resolve_lag=%d alerts=%d\n",
+                          t0, REPEAT_GROUPS, NEW_POOL, RESOLVE_LAG, alerts_per_body))
+  for g = 1, REPEAT_GROUPS do blob(repeat_requests[g]) end
+  for p = 1, NEW_POOL do
+    for _, pieces in ipairs({new_firing[p], new_resolved[p]}) do
+      out:write(#pieces, "\n")
+      for _, piece in ipairs(pieces) do blob(piece) end
+    end
+  end
+  assert(out:close())
+end
+
 function init(args)
   mode = args[1]
   alerts_per_body = tonumber(args[2])
   if (mode ~= "webhook" and mode ~= "alerts") or alerts_per_body == nil or alerts_per_body < 1 then
-    error("usage: wrk ... -s alerts.lua URL -- webhook|alerts ALERTS_PER_BODY")
+    error("usage: wrk ... -s alerts.lua URL -- webhook|alerts ALERTS_PER_BODY [DUMP_FILE]")
   end
   path = mode == "webhook" and "/webhook/alertmanager" or "/api/v2/alerts"
   t0 = os.time()
@@ -357,6 +388,10 @@ function init(args)
     local firing, resolved = group_requests(p, NEW_INSTANCE_BASE + p * alerts_per_body, STARTS_AT)
     new_firing[p + 1] = split_at_starts_at(firing)
     new_resolved[p + 1] = split_at_starts_at(resolved)
+  end
+  if args[3] then
+    dump(args[3])
+    os.exit(0)
   end
   -- wrk's CPU time so far (os.clock() is the whole process's), for run.sh to subtract.
   io.write(string.format("LOADBENCH_INIT cpu_s=%.3f\n", os.clock()))
@@ -370,6 +405,7 @@ local function new_group_request(g, resolved)
   return table.concat(pieces, rfc3339(t0 - 3000 + math.floor(g / NEW_POOL)))
 end
 
+-- loadgen's `traffic` class (bench/load/loadgen.cpp) replays the same sequence: keep in sync.
 function request()
   requests_sent = requests_sent + 1
   local slot = requests_sent % 20

@@ -12,6 +12,15 @@
 #   LOADBENCH_WRK_CPU      core wrk is pinned to [0]
 #   LOADBENCH_SERVER_CPU   core each server is pinned to [1]
 #   LOADBENCH_KEEP=1       keep the scratch directory (configurations, logs, wrk output)
+# The fixed-rate phase (after the closed-loop cases; needs BUILD_DIR/bin/loadgen):
+#   LOADBENCH_RATE_RATIOS  offered rates, as multiples of Alertmanager's alerts/s measured above
+#                          for the same payload; one alertrouterd run per ratio and size ["5 10"];
+#                          empty skips the phase
+#   LOADBENCH_RATE_DURATION    recorded seconds per fixed-rate run [10]
+#   LOADBENCH_RATE_WARMUP      seconds at the rate before recording [2]
+#   LOADBENCH_RATE_CONNECTIONS loadgen's keep-alive connections [64]
+#   LOADBENCH_AM_REFERENCE     Alertmanager's own reference run, as a multiple of its measured
+#                              alerts/s [0.5]; empty skips it
 #   ALERTMANAGER           the Alertmanager binary [/usr/bin/prometheus-alertmanager]
 set -euo pipefail
 
@@ -21,15 +30,24 @@ build=${1:-build}
 duration=${LOADBENCH_DURATION:-10s}
 connections=${LOADBENCH_CONNECTIONS:-32}
 sizes=${LOADBENCH_SIZES:-"1 10"}
+rate_ratios=${LOADBENCH_RATE_RATIOS-"5 10"}
+rate_duration=${LOADBENCH_RATE_DURATION:-10}
+rate_warmup=${LOADBENCH_RATE_WARMUP:-2}
+rate_connections=${LOADBENCH_RATE_CONNECTIONS:-64}
+am_reference=${LOADBENCH_AM_REFERENCE-0.5}
 wrk_cpu=${LOADBENCH_WRK_CPU:-0}
 server_cpu=${LOADBENCH_SERVER_CPU:-1}
 alertmanager=${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
 alertrouterd="$build/bin/alertrouterd"
+loadgen="$build/bin/loadgen"
 script="$here/alerts.lua"
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 
 [ -x "$alertrouterd" ] || die "$alertrouterd not found (build the alertrouterd target first)"
+if [ -n "$rate_ratios" ] && [ ! -x "$loadgen" ]; then
+  die "$loadgen not found (build the loadgen target; LOADBENCH_RATE_RATIOS= skips the fixed rates)"
+fi
 [ -x "$alertmanager" ] || die "$alertmanager not found (apt-get install prometheus-alertmanager)"
 for tool in wrk taskset curl; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk util-linux curl)"
@@ -39,10 +57,12 @@ taskset -c "$wrk_cpu,$server_cpu" true 2>/dev/null ||
   die "cannot pin to cores $wrk_cpu and $server_cpu (set LOADBENCH_WRK_CPU, LOADBENCH_SERVER_CPU)"
 
 # Each connection is a descriptor in wrk and one in the server (which inherits this limit).
-need_fds=$((connections + 64))
+most_connections=$((connections > rate_connections ? connections : rate_connections))
+need_fds=$((most_connections + 64))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need_fds" ]; then
   ulimit -n "$need_fds" 2>/dev/null ||
-    die "ulimit -n is $(ulimit -n), $connections connections need $need_fds (raise the hard limit)"
+    die "ulimit -n is $(ulimit -n), $most_connections connections need $need_fds" \
+      "(raise the hard limit)"
 fi
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/loadbench.XXXXXX")
@@ -135,11 +155,14 @@ EOF
 results="$scratch/results"
 : >"$results"
 
-# One case: a fresh server, one wrk run, one results line:
-#   server size requests duration_us p50_us p99_us errors peak_kib server_cpu% wrk_cpu% check
-run_case() {
-  local server=$1 size=$2 port mode
-  port=$(closed_port)
+# A fresh $1 (alertrouterd or alertmanager) on port $2, with empty state; sets mode (the
+# alerts.lua mode that server takes).
+start_case_server() {
+  local server=$1 port=$2
+  rm -rf "$scratch/state" "$scratch/alertmanager-data"
+  # The previous case's writes (both servers fsync their stores) are flushed now, not during
+  # this case, where the disk's writeback would stall this server's own fsyncs.
+  sync
   if [ "$server" = alertrouterd ]; then
     mode=webhook
     rm -rf "$scratch/state"
@@ -153,6 +176,44 @@ run_case() {
       --config.file="$scratch/alertmanager.yml" --storage.path="$scratch/alertmanager-data" \
       --web.listen-address="127.0.0.1:$port" --cluster.listen-address= --log.level=warn
   fi
+}
+
+# What server $1 on port $2 says it took in (its /metrics), to check a run did what it claims.
+server_check() {
+  local server=$1 port=$2
+  if [ "$server" = alertrouterd ]; then
+    curl -sf "http://127.0.0.1:$port/metrics" | awk '
+      /^alertrouter_incidents_opened_total /   { opened = $2 }
+      /^alertrouter_incidents_reopened_total / { reopened = $2 }
+      /^alertrouter_incidents_resolved_total / { resolved = $2 }
+      /^alertrouter_alerts_duplicate_total /   { dup = $2 }
+      /^alertrouter_alerts_stale_total /       { stale = $2 }
+      /^alertrouter_http_responses_total\{code="[45]xx"\} / { bad += $2 }
+      /^alertrouter_state_commits_total / { commits = $2 }
+      /^alertrouter_state_committed_webhooks_total / { committed = $2 }
+      /^alertrouter_state_commit_duration_seconds_sum / { commit_s = $2 }
+      END { printf "opened=%d reopened=%d resolved=%d duplicates=%d stale=%d 4xx+5xx=%d " \
+                   "commits=%d committed_webhooks=%d mean_commit_us=%d",
+                   opened, reopened, resolved, dup, stale, bad, commits, committed,
+                   commits ? 1e6 * commit_s / commits : 0 }'
+  else
+    curl -sf "http://127.0.0.1:$port/metrics" | awk '
+      /^alertmanager_alerts_received_total\{status="firing",version="v2"\} /   { firing = $2 }
+      /^alertmanager_alerts_received_total\{status="resolved",version="v2"\} / { resolved = $2 }
+      /^alertmanager_alerts_invalid_total\{version="v2"\} / { invalid = $2 }
+      /^alertmanager_alerts\{state="active"\} / { active = $2 }
+      /^alertmanager_alerts\{state="unprocessed"\} / { unprocessed = $2 }
+      END { printf "firing=%d resolved=%d invalid=%d active=%d unprocessed=%d",
+                   firing, resolved, invalid, active, unprocessed }'
+  fi
+}
+
+# One case: a fresh server, one wrk run, one results line:
+#   server size requests duration_us p50_us p99_us errors peak_kib server_cpu% wrk_cpu% check
+run_case() {
+  local server=$1 size=$2 port mode
+  port=$(closed_port)
+  start_case_server "$server" "$port"
 
   local ticks_before ticks_after out="$scratch/wrk-$server-$size.out"
   ticks_before=$(cpu_ticks)
@@ -168,31 +229,7 @@ run_case() {
 
   # What the server says it took in, to check the run did what it claims.
   local check
-  if [ "$server" = alertrouterd ]; then
-    check=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '
-      /^alertrouter_incidents_opened_total /   { opened = $2 }
-      /^alertrouter_incidents_reopened_total / { reopened = $2 }
-      /^alertrouter_incidents_resolved_total / { resolved = $2 }
-      /^alertrouter_alerts_duplicate_total /   { dup = $2 }
-      /^alertrouter_alerts_stale_total /       { stale = $2 }
-      /^alertrouter_http_responses_total\{code="[45]xx"\} / { bad += $2 }
-      /^alertrouter_state_commits_total / { commits = $2 }
-      /^alertrouter_state_committed_webhooks_total / { committed = $2 }
-      /^alertrouter_state_commit_duration_seconds_sum / { commit_s = $2 }
-      END { printf "opened=%d reopened=%d resolved=%d duplicates=%d stale=%d 4xx+5xx=%d " \
-                   "commits=%d committed_webhooks=%d mean_commit_us=%d",
-                   opened, reopened, resolved, dup, stale, bad, commits, committed,
-                   commits ? 1e6 * commit_s / commits : 0 }')
-  else
-    check=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '
-      /^alertmanager_alerts_received_total\{status="firing",version="v2"\} /   { firing = $2 }
-      /^alertmanager_alerts_received_total\{status="resolved",version="v2"\} / { resolved = $2 }
-      /^alertmanager_alerts_invalid_total\{version="v2"\} / { invalid = $2 }
-      /^alertmanager_alerts\{state="active"\} / { active = $2 }
-      /^alertmanager_alerts\{state="unprocessed"\} / { unprocessed = $2 }
-      END { printf "firing=%d resolved=%d invalid=%d active=%d unprocessed=%d",
-                   firing, resolved, invalid, active, unprocessed }')
-  fi
+  check=$(server_check "$server" "$port")
   stop_server
 
   grep -q '^LOADBENCH ' "$out" || { cat "$out" >&2; die "no LOADBENCH line from wrk"; }
@@ -256,3 +293,141 @@ awk '
     for (i = 1; i <= rows; i++) print "  " check[i]
   }
 ' "$results"
+
+# The fixed-rate phase: open loop. loadgen sends request i at start + i / rate whether or not the
+# server has answered the earlier ones (up to LOADBENCH_RATE_CONNECTIONS at once) and measures
+# each latency from that due time, so the percentiles are those of a server offered this rate,
+# not the queueing of a closed loop at saturation. The rates are multiples of Alertmanager's
+# alerts/s measured above, per payload.
+[ -n "$rate_ratios" ] || exit 0
+
+rate_results="$scratch/rate-results"
+rate_checks="$scratch/rate-checks"
+: >"$rate_results"
+: >"$rate_checks"
+
+# One fixed-rate run: a fresh server, alerts.lua's requests dumped for loadgen, loadgen at $4
+# requests/s on the client core. Appends to $rate_results one line of key=value fields (this
+# function's, then loadgen's LOADGEN line), to $rate_checks what the server took in.
+run_rate_case() {
+  local server=$1 size=$2 ratio=$3 rps=$4 port mode
+  port=$(closed_port)
+  start_case_server "$server" "$port"
+
+  # wrk only prepares the requests and writes them out (alerts.lua's dump mode), after one test
+  # connection; it sends nothing.
+  local requests="$scratch/requests-$server-$size" out="$scratch/loadgen-$server-$size-x$ratio.out"
+  rm -f "$requests"
+  taskset -c "$wrk_cpu" wrk -t1 -c1 -d1s -s "$script" "http://127.0.0.1:$port" -- \
+    "$mode" "$size" "$requests" >/dev/null
+  [ -s "$requests" ] || die "alerts.lua wrote no request file for $server"
+
+  local ticks_before ticks_after ns_before ns_after
+  ticks_before=$(cpu_ticks)
+  ns_before=$(date +%s%N)
+  if ! taskset -c "$wrk_cpu" "$loadgen" --rate "$rps" --duration "$rate_duration" \
+    --warmup "$rate_warmup" --connections "$rate_connections" --requests "$requests" \
+    "http://127.0.0.1:$port" >"$out"; then
+    cat "$out" >&2
+    die "loadgen failed against $server"
+  fi
+  ns_after=$(date +%s%N)
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    tail -20 "$scratch/$server.log" >&2
+    die "$server exited during the run"
+  fi
+  ticks_after=$(cpu_ticks)
+  local peak check
+  peak=$(peak_rss_kib)
+  check=$(server_check "$server" "$port")
+  stop_server
+
+  local line
+  line=$(grep '^LOADGEN ' "$out") || { cat "$out" >&2; die "no LOADGEN line from loadgen"; }
+  # Server CPU over loadgen's whole run (warmup and drain included), as a share of one core.
+  awk -v ticks=$((ticks_after - ticks_before)) -v tck="$clk_tck" \
+      -v ns=$((ns_after - ns_before)) -v peak="$peak" -v server="$server" -v size="$size" \
+      -v ratio="$ratio" -v line="${line#LOADGEN }" 'BEGIN {
+    printf "server=%s size=%s ratio=%s peak_kib=%d server_cpu=%.1f %s\n", server, size, ratio,
+           peak, 100 * ticks / tck / (ns / 1e9), line }' >>"$rate_results"
+  echo "$server, $size alert$([ "$size" = 1 ] || echo s)/request, ${ratio}x: $check" \
+    >>"$rate_checks"
+}
+
+# Alertmanager's alerts/s in the closed-loop case of payload $1 (0 if there was none).
+alertmanager_alerts_per_s() {
+  awk -v size="$1" '$1 == "alertmanager" && $2 == size && $4 > 0 {
+    printf "%.1f", $3 / ($4 / 1e6) * size; found = 1 } END { if (!found) print 0 }' "$results"
+}
+
+echo
+echo "Fixed rate (open loop): $loadgen on core $wrk_cpu, $rate_connections connections," \
+  "${rate_warmup} s warmup + ${rate_duration} s recorded per run," \
+  "each server on core $server_cpu;" \
+  "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for size in $sizes; do
+  am_aps=$(alertmanager_alerts_per_s "$size")
+  if awk -v a="$am_aps" 'BEGIN { exit !(a <= 0) }'; then
+    echo "  no Alertmanager rate measured for $size alert(s) per request: skipped" >&2
+    continue
+  fi
+  for ratio in $rate_ratios; do
+    rps=$(awk -v a="$am_aps" -v r="$ratio" -v s="$size" 'BEGIN { printf "%.1f", a * r / s }')
+    echo "  alertrouterd, $size alert(s) per request, ${ratio}x Alertmanager:" \
+      "$rps requests/s ..." >&2
+    run_rate_case alertrouterd "$size" "$ratio" "$rps"
+  done
+  if [ -n "$am_reference" ]; then
+    rps=$(awk -v a="$am_aps" -v r="$am_reference" -v s="$size" 'BEGIN { printf "%.1f", a * r / s }')
+    echo "  alertmanager, $size alert(s) per request, ${am_reference}x its own rate:" \
+      "$rps requests/s ..." >&2
+    run_rate_case alertmanager "$size" "$am_reference" "$rps"
+  fi
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+awk '
+  function ms(us) { return sprintf("%.2f ms", us / 1000) }
+  {
+    delete f
+    # Numbers as numbers: a substr() is a string, and awk compares two strings as text.
+    for (i = 1; i <= NF; i++) {
+      eq = index($i, "="); v = substr($i, eq + 1)
+      f[substr($i, 1, eq - 1)] = v ~ /^-?[0-9]+(\.[0-9]+)?$/ ? v + 0 : v
+    }
+    size = f["size"]; ratio = f["ratio"]
+    offered = f["rate"] * size; achieved = f["achieved_rps"] * size
+    # Keeping up: the achieved rate is the offered one, and every request due was sent in time
+    # and answered. Otherwise the server is saturated, its latencies grow with the run length,
+    # and no p99 target can be called met.
+    keeps = f["achieved_rps"] >= 0.95 * f["rate"] && f["backlog_end"] == 0 && f["unsent"] == 0 &&
+            f["timeouts"] == 0
+    behind = sprintf("cannot keep up: achieved %.0f%% of offered, %d due and unsent at the end, " \
+                     "%d never sent", 100 * f["achieved_rps"] / f["rate"], f["backlog_end"], f["unsent"])
+    if (f["server"] == "alertmanager") {
+      verdict = keeps ? "reference (keeps up)" : "reference, " behind
+    } else if (ratio == 5 || ratio == 10) {
+      issue = ratio == 5 ? "issue 4 (5x, p99 <= 5 ms)" : "issue 3 (10x, p99 <= 2 ms)"
+      limit = ratio == 5 ? 5000 : 2000
+      if (!keeps) verdict = issue ": NOT met, " behind
+      else if (f["errors"] > 0) verdict = issue ": NOT met, " f["errors"] " errors"
+      else verdict = issue ": " (f["p99_us"] <= limit ? "met" : "NOT met") \
+                     " (p99 " ms(f["p99_us"]) ")"
+    } else {
+      verdict = keeps ? (f["errors"] > 0 ? f["errors"] " errors" : "keeps up") : behind
+    }
+    printf "| %s | %d alert%s/request | %sx | %.0f | %.0f | %s | %s | %s | %s | %d | %.0f%% | " \
+           "%.0f%% | %s |\n",
+           f["server"], size, size == 1 ? "" : "s", ratio, offered, achieved, ms(f["p50_us"]),
+           ms(f["p99_us"]), ms(f["p999_us"]), ms(f["max_us"]), f["errors"], f["server_cpu"],
+           f["cpu_pct"], verdict
+  }
+  BEGIN {
+    print "| server | payload | offered (x Alertmanager) | offered alerts/s | achieved alerts/s | p50 | p99 | p99.9 | max | errors | server CPU | loadgen CPU | verdict |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  }
+' "$rate_results"
+echo
+echo "What each server took in (from its /metrics):"
+sed 's/^/  /' "$rate_checks"
