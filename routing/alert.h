@@ -234,6 +234,8 @@ struct alert {
   // whose ownership and routes the incident already holds): they are empty. Implies
   // details_omitted.
   bool labels_omitted = false;
+
+  friend bool operator==(const alert&, const alert&) = default;
 };
 
 }  // namespace alertrouter::routing

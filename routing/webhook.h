@@ -23,6 +23,8 @@ struct webhook {
   label_set common_annotations;
   std::string external_url;
   std::vector<alert> alerts;
+
+  friend bool operator==(const webhook&, const webhook&) = default;
 };
 
 // Why a body was rejected. `field` is a JSON path such as `alerts[3].startsAt` ("" for the
@@ -31,6 +33,8 @@ struct decode_error {
   std::string field;
   std::string message;
   std::string to_string() const;  // "alerts[3].startsAt: expected an RFC 3339 string"
+
+  friend bool operator==(const decode_error&, const decode_error&) = default;
 };
 
 // Decodes and validates one webhook body. `version`, when present, must be "4". Required:
