@@ -392,18 +392,19 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   // Durable: the rows this body's commit writes are copied as each alert leaves them.
   std::optional<change_capturing_table> capturing;
   if (durable) capturing.emplace(incidents_);
-  auto routed = routing::route_webhook(
-      req.body, *table, capturing ? static_cast<routing::incident_table&>(*capturing) : incidents_,
-      std::chrono::floor<std::chrono::microseconds>(now));
-  if (auto* err = std::get_if<routing::decode_error>(&routed)) {
+  routing::decode_error decode_error;
+  if (!routing::route_webhook_into(
+          req.body, *table,
+          capturing ? static_cast<routing::incident_table&>(*capturing) : incidents_,
+          std::chrono::floor<std::chrono::microseconds>(now), routed_, decode_error)) {
     stats_.webhook_received(webhook_result::bad_request);
-    const std::string message = err->to_string();
+    const std::string message = decode_error.to_string();
     log_(log_level::warn, "msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
                               " bytes=" + std::to_string(req.body.size()) +
                               " error=" + log_value(message));
     return respond(error_response(400, message));
   }
-  routing::routed_webhook& r = std::get<routing::routed_webhook>(routed);
+  routing::routed_webhook& r = routed_;
   routing::plan& p = r.result;
   // The gauges follow the table, which holds this body's changes now; the counters wait for the
   // answer (see ingest_tally).

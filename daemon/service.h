@@ -205,6 +205,9 @@ class service final : public delivery_observer {
   std::unordered_map<routing::fingerprint, std::uint64_t, routing::fingerprint_hash> unsynced_;
   std::string store_error_;  // non-empty: a commit failed, rebuilding
   log_level min_level_ = log_level::debug;
+  // The body being handled, decoded and planned; reused so that a body of repeats allocates
+  // nothing for it. Holds nothing a handler needs once it has returned.
+  routing::routed_webhook routed_;
 };
 
 // GET /api/v1/outbox[?limit=N]: pending notifications (oldest first) and then the most recent

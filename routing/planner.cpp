@@ -57,6 +57,17 @@ class table_detail_filter final : public detail_filter {
   mutable std::optional<std::pair<fingerprint, const incident*>> last_;
 };
 
+// Empties `p` for the planner, keeping its vectors' capacity.
+void clear_keeping_capacity(plan& p) {
+  p.counts = {};
+  p.notifications.clear();
+  p.nobody.clear();
+  p.no_contacts.clear();
+  p.blocked.clear();
+  p.observations.clear();
+  p.ownerships.clear();
+}
+
 bool paged_person(const std::vector<paged_target>& paged, const std::string& person) {
   return std::any_of(paged.begin(), paged.end(), [&](const paged_target& p) {
     return p.type == config::target_type::schedule && p.person == person;
@@ -273,19 +284,25 @@ plan make_plan(const routing_table& table_cfg, incident_table& table, webhook& h
 std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
                                                          const routing_table& table_cfg,
                                                          incident_table& table, timestamp now) {
+  // Built in place: a webhook and a plan are big enough that moving them costs.
+  std::variant<routed_webhook, decode_error> result;
+  decode_error error;
+  if (!route_webhook_into(body, table_cfg, table, now, std::get<routed_webhook>(result), error)) {
+    result = std::move(error);
+  }
+  return result;
+}
+
+bool route_webhook_into(std::string_view body, const routing_table& table_cfg,
+                        incident_table& table, timestamp now, routed_webhook& out,
+                        decode_error& error) {
   // Expire first so that the decoder's filter judges against the table the planner will see.
   table.expire(now);
   const table_detail_filter filter(table);
-  // Built in place: a webhook and a plan are big enough that moving them costs.
-  std::variant<routed_webhook, decode_error> result;
-  routed_webhook& out = std::get<routed_webhook>(result);
-  decode_error error;
-  if (!decode_webhook_into(body, &filter, out.hook, error)) {
-    result = std::move(error);
-    return result;
-  }
+  if (!decode_webhook_into(body, &filter, out.hook, error)) return false;
+  clear_keeping_capacity(out.result);
   planner(table_cfg, table, now, body, out.result).run(out.hook);
-  return result;
+  return true;
 }
 
 }  // namespace alertrouter::routing

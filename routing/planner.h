@@ -88,4 +88,12 @@ std::variant<routed_webhook, decode_error> route_webhook(std::string_view body,
                                                          const routing_table& table_cfg,
                                                          incident_table& table, timestamp now);
 
+// As route_webhook, into `out`, whatever it held before: its strings and vectors keep their
+// capacity, so a caller that routes body after body with one routed_webhook (the daemon's
+// webhook handler) allocates nothing for a body of repeats. True on success; false with `error`
+// set otherwise, `out` then holding an unspecified part of the body.
+bool route_webhook_into(std::string_view body, const routing_table& table_cfg,
+                        incident_table& table, timestamp now, routed_webhook& out,
+                        decode_error& error);
+
 }  // namespace alertrouter::routing

@@ -1008,11 +1008,12 @@ class webhook_scanner {
 
   // A string into `target`, or null leaving it as it was.
   bool string_field(std::string& target) {
-    if (null()) return true;
     std::string_view s;
-    if (!string(s)) return false;
-    target.assign(s);
-    return true;
+    if (string(s)) {
+      target.assign(s);
+      return true;
+    }
+    return null();
   }
 
   bool status(alert_status& target) {
@@ -1096,8 +1097,8 @@ class webhook_scanner {
             if (!timestamp_field(memory_.ends_at, false, a.ends_at)) return false;
             break;
           case field::generator_url:
-            has_url = !null();
-            if (has_url && !string(url)) return false;
+            has_url = string(url);
+            if (!has_url && !null()) return false;
             break;
           case field::fingerprint: {
             if (null()) break;
@@ -1353,6 +1354,17 @@ std::variant<webhook, decode_error> decode_webhook(std::string_view body,
 
 bool decode_webhook_into(std::string_view body, const detail_filter* filter, webhook& out,
                          decode_error& error) {
+  // Back to a default webhook, keeping what the strings and vectors have allocated.
+  out.version.clear();
+  out.group_key.clear();
+  out.truncated_alerts = 0;
+  out.status = alert_status::firing;
+  out.receiver.clear();
+  out.group_labels = {};
+  out.common_labels = {};
+  out.common_annotations = {};
+  out.external_url.clear();
+  out.alerts.clear();
   try {
     if (body.size() > kRetainedCapacity) {
       json_reader once;

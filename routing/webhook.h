@@ -77,9 +77,10 @@ class detail_filter {
 std::variant<webhook, decode_error> decode_webhook(std::string_view body,
                                                    const detail_filter* filter);
 
-// As decode_webhook(body, filter), into `out`, which must be a default-constructed webhook: for a
-// caller that keeps the webhook inside a larger result, saving a move. True on success; false
-// with `error` set otherwise, `out` then holding an unspecified part of the body.
+// As decode_webhook(body, filter), into `out`, whatever it held before: for a caller that keeps
+// the webhook inside a larger result (saving a move) or decodes body after body into one webhook
+// (its strings and vectors keep their capacity). True on success; false with `error` set
+// otherwise, `out` then holding an unspecified part of the body.
 bool decode_webhook_into(std::string_view body, const detail_filter* filter, webhook& out,
                          decode_error& error);
 
