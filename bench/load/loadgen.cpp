@@ -195,6 +195,7 @@ struct options {
   double warmup = 2;     // seconds sent at the rate before recording
   double drain = 5;      // seconds to wait for late answers after the recorded window
   int connections = 64;
+  std::string timeline;  // if set, a file of "due_ms latency_us" per recorded request
 };
 
 // CPU time of this process so far (user + system), in seconds.
@@ -250,6 +251,22 @@ class open_loop {
       });
     });
     arm(start_);
+  }
+
+  // Writes the timeline (see options::timeline), in due-time order; false if it cannot.
+  bool write_timeline() {
+    if (opt_.timeline.empty()) return true;
+    std::sort(timeline_.begin(), timeline_.end());
+    std::FILE* f = std::fopen(opt_.timeline.c_str(), "w");
+    if (f == nullptr) return false;
+    // The window's start on the steady clock (CLOCK_MONOTONIC: `perf record -k monotonic`), to
+    // line the timeline up with other traces.
+    std::fprintf(f, "# window_start_monotonic_s %.6f\n",
+                 std::chrono::duration<double>(window_start_.time_since_epoch()).count());
+    for (const auto& [due_us, latency_us] : timeline_) {
+      std::fprintf(f, "%.3f %d\n", static_cast<double>(due_us) / 1000, latency_us);
+    }
+    return std::fclose(f) == 0;
   }
 
   // Prints the summary and the LOADGEN line.
@@ -378,6 +395,11 @@ class open_loop {
     if (c.index >= warmup_n_) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - c.due).count();
       latencies_us_.push_back(static_cast<std::int32_t>(std::min<std::int64_t>(us, INT32_MAX)));
+      if (!opt_.timeline.empty()) {
+        timeline_.emplace_back(
+            std::chrono::duration_cast<std::chrono::microseconds>(c.due - window_start_).count(),
+            latencies_us_.back());
+      }
     }
     const unsigned status = c.parser->get().result_int();
     if (status < 200 || status > 299) {
@@ -463,6 +485,8 @@ class open_loop {
   std::int64_t timeouts_ = 0, backlog_end_ = 0, unsent_ = 0, max_backlog_ = 0;
   double cpu_start_ = 0, cpu_end_ = 0;
   std::vector<std::int32_t> latencies_us_;
+  // (due time from the window's start in us, latency in us), when options::timeline is set.
+  std::vector<std::pair<std::int64_t, std::int32_t>> timeline_;
 };
 
 // http://HOST:PORT[/...] -> HOST, PORT; the path is ignored (the requests carry theirs).
@@ -502,6 +526,9 @@ int main(int argc, char** argv) {
   app.add_option("--connections", opt.connections, "keep-alive connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--timeline", opt.timeline,
+                 "write \"DUE_MS LATENCY_US\" per recorded request to this file (due time from "
+                 "the recorded window's start), to see when slow answers happen");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -541,5 +568,9 @@ int main(int argc, char** argv) {
   r.start();
   io.run();
   r.report(std::cout);
+  if (!r.write_timeline()) {
+    std::cerr << "loadgen: cannot write " << opt.timeline << "\n";
+    return 1;
+  }
   return 0;
 }
