@@ -283,6 +283,19 @@ int run(const std::string& config_path, const std::string& listen_flag,
         return total;
       });
   stats.add_scrape_value(
+      daemon::metrics::value_type::counter, "alertrouter_state_wal_checkpoints_total",
+      "WAL checkpoints done in the background (as of the last commit).",
+      [&committer] { return static_cast<double>(committer.stats().checkpoints.checkpoints); });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::counter, "alertrouter_state_wal_checkpoint_failures_total",
+      "Background WAL checkpoints that failed (as of the last commit); the WAL keeps the pages.",
+      [&committer] { return static_cast<double>(committer.stats().checkpoints.failures); });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::counter, "alertrouter_state_wal_forced_checkpoints_total",
+      "WAL checkpoints the store writer did inside a commit because the background ones fell "
+      "behind (as of the last commit): those commits took longer.",
+      [&committer] { return static_cast<double>(committer.stats().checkpoints.forced); });
+  stats.add_scrape_value(
       daemon::metrics::value_type::counter, "alertrouter_state_commit_failures_total",
       "State store transactions that failed (webhooks answered 503).",
       [&committer] { return static_cast<double>(committer.stats().failed_commits); });

@@ -74,6 +74,8 @@ class group_committer {
     std::uint64_t progress_dropped = 0;   // progress updates given up on
     std::uint64_t task_failures = 0;      // run() tasks that threw
     std::chrono::nanoseconds last_commit{0};
+    // The store's WAL checkpoints (state_store::checkpoints) as of the last commit.
+    state_store::checkpoint_counts checkpoints;
   };
 
   // Starts the worker. `store` is used only on the worker thread from now on.

@@ -135,6 +135,15 @@ class state_store {
 
   virtual store_stats stats() = 0;
 
+  // store_stats' WAL checkpoint counters alone, without its queries: cheap enough to read after
+  // every commit. Zeros for a store that does not checkpoint.
+  struct checkpoint_counts {
+    std::uint64_t checkpoints = 0;
+    std::uint64_t failures = 0;
+    std::uint64_t forced = 0;
+  };
+  virtual checkpoint_counts checkpoints() const { return {}; }
+
   // Pending and dead messages (for GET /api/v1/outbox), oldest (lowest seq) first, at most
   // `limit`.
   virtual std::vector<outbox_message> list_outbox(std::size_t limit) = 0;

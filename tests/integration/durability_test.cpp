@@ -101,6 +101,10 @@ TEST_F(durability, restart_keeps_dedup_and_resolves_to_whoever_was_paged) {
   }
   EXPECT_EQ(alice.back().kind, "resolve");
   EXPECT_TRUE(sink_.requests_to(bob_path).empty());
+  // The store's checkpoint counters are exported (nothing here is big enough to need one).
+  EXPECT_EQ(daemon_->metric("alertrouter_state_wal_checkpoints_total"), 0.0);
+  EXPECT_EQ(daemon_->metric("alertrouter_state_wal_checkpoint_failures_total"), 0.0);
+  EXPECT_EQ(daemon_->metric("alertrouter_state_wal_forced_checkpoints_total"), 0.0);
 }
 
 // A receiver that is down: pages wait in the outbox (listed with their error), survive a

@@ -162,6 +162,38 @@ TEST(GroupCommitter, EveryTicketFromTwoThreadsIsDoneOnceInOrderAndStored) {
   EXPECT_EQ(r.pending.size(), 2 * kPerThread);
 }
 
+// The store's WAL checkpoint counters reach the committer's counters (the daemon exports them),
+// as of the last commit.
+TEST(GroupCommitter, CountsTheStoresCheckpointsAsOfTheLastCommit) {
+  scratch_dir dir;
+  done_log done;
+  group_committer c(open_sqlite_store(dir.state()), done.fn());
+  EXPECT_EQ(c.stats().checkpoints.checkpoints, 0u);
+  // About 10 MB of bodies: past the store's 1000-page (8 MB) threshold for a background
+  // checkpoint.
+  change_set big;
+  for (int i = 0; i < 1200; ++i) {
+    outbox_message m = make_message("big-" + std::to_string(i), "d");
+    m.body = std::string(8000, static_cast<char>('a' + i % 26));
+    big.messages.push_back(std::move(m));
+  }
+  c.enqueue(std::move(big));
+  // The background checkpoint finishes some time after that commit; each later commit reads
+  // the counters again.
+  std::uint64_t id = 1;
+  for (int i = 0; i < 500 && c.stats().checkpoints.checkpoints == 0; ++i) {
+    ASSERT_TRUE(done.wait_for(static_cast<std::size_t>(id)));
+    c.enqueue(one_incident(id++));
+    std::this_thread::sleep_for(10ms);
+  }
+  c.stop();
+  const group_committer::counters k = c.stats();
+  EXPECT_GE(k.checkpoints.checkpoints, 1u);
+  EXPECT_EQ(k.checkpoints.failures, 0u);
+  EXPECT_EQ(k.checkpoints.forced, 0u);
+  for (bool e : done.errors()) EXPECT_FALSE(e);
+}
+
 TEST(GroupCommitter, ABurstQueuedDuringACommitSharesOneTransaction) {
   scratch_dir dir;
   done_log done;
