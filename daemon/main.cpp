@@ -376,8 +376,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
       endpoint.address().is_v6()
           ? "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port())
           : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  spdlog::info("msg=\"listening on {}\" version={} config={}", where, ALERTROUTER_VERSION,
-               config_path);
+  spdlog::info("msg=listening listen={} version={} config={}", where,
+               daemon::log_value(ALERTROUTER_VERSION), daemon::log_value(config_path));
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   bool stopping = false;
@@ -385,7 +385,7 @@ int run(const std::string& config_path, const std::string& listen_flag,
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (signo == SIGHUP) {
-          spdlog::info("msg=\"SIGHUP: reloading\" config={}", config_path);
+          spdlog::info("msg=reloading signal=SIGHUP config={}", daemon::log_value(config_path));
           notifier.reloading();
           svc.reload();
           notifier.ready();
@@ -394,7 +394,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
         }
         if (stopping) return;
         stopping = true;
-        spdlog::info("msg=\"signal {}: shutting down\" grace_s={}", signo, kShutdownGrace.count());
+        spdlog::info("msg=\"shutting down\" signal={} grace_s={}", signo == SIGINT ? "SIGINT" : "SIGTERM",
+                     kShutdownGrace.count());
         notifier.stopping();
         notifier.stop_watchdog();
         svc.begin_shutdown();
@@ -416,8 +417,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
   // Delivery progress still queued is written before exit; what is not delivered stays pending
   // in the store for the next start.
   committer.stop();
-  spdlog::info("msg=\"stopped\" delivered={} pending={} (kept in {})", sender.stats().delivered,
-               box.pending(), state_dir);
+  spdlog::info("msg=stopped delivered={} pending={} state_dir={}", sender.stats().delivered,
+               box.pending(), daemon::log_value(state_dir));
   return 0;
 }
 

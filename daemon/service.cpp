@@ -630,6 +630,7 @@ void service::rebuild_from_store() {
       incidents_.clear();
       for (routing::incident& inc : state->incidents) incidents_.restore(std::move(inc));
       stats_.set_incidents_open(incidents_.open_count());
+      stats_.set_incident_evictions(incidents_.evictions());
       log_(log_level::warn,
            "msg=\"incident table rebuilt from the state store; accepting "
            "webhooks again\" incidents=" +
@@ -792,6 +793,7 @@ http_response service::incidents(http_request& req) {
 http_response service::metrics_page(http_request& req) {
   (void)req;
   stats_.set_incidents_open(incidents_.open_count());
+  stats_.set_incident_evictions(incidents_.evictions());
   http_response r;
   r.content_type = std::string(metrics::kContentType);
   r.body = stats_.render();

@@ -20,7 +20,7 @@ alertrouterd_process::alertrouterd_process(const std::filesystem::path& binary,
                                "127.0.0.1:0", "--state-dir", state_dir.string(), "--log-level",
                                "debug"},
       log_dir);
-  constexpr std::string_view marker = "listening on 127.0.0.1:";
+  constexpr std::string_view marker = "msg=listening listen=127.0.0.1:";
   const auto line = process_->wait_for_log(marker, 10s);
   if (!line) {
     throw std::runtime_error(process_->name() + " did not report `" + std::string(marker) +
