@@ -1291,6 +1291,21 @@ class full_table_durable_service_test : public durable_service_test {
   full_table_durable_service_test() : durable_service_test(2) {}
 };
 
+// Evictions made outside a webhook (restoring a store into a full table, as at start or after a
+// failed commit) reach /metrics at the next scrape, not only with the next webhook.
+TEST_F(full_table_durable_service_test, evictions_by_a_restore_show_at_the_next_scrape) {
+  svc();
+  for (std::uint64_t id = 1; id <= 3; ++id) {
+    routing::incident inc;
+    inc.id = id;
+    inc.fp = routing::fingerprint{id};
+    incidents_.restore(std::move(inc));
+  }
+  ASSERT_EQ(incidents_.evictions(), 1u);
+  EXPECT_TRUE(has_line(metrics_text(), "alertrouter_incident_evictions_total 1"));
+  EXPECT_TRUE(has_line(metrics_text(), "alertrouter_incidents_open 2"));
+}
+
 TEST_F(full_table_durable_service_test, a_close_evicted_by_a_later_alert_of_the_body_is_stored) {
   const auto opened = send_async(webhook_body({tools_page()}));
   ASSERT_TRUE(run_until([&] { return opened->has_value(); }));
