@@ -179,6 +179,10 @@ class change_capturing_table final : public routing::incident_table {
     inner_.record_paged(id, std::move(routes), std::move(paged));
   }
   const routing::incident* find(routing::fingerprint fp) const override { return inner_.find(fp); }
+  routing::observation classify(routing::fingerprint fp, routing::alert_status status,
+                                routing::timestamp starts_at) const override {
+    return inner_.classify(fp, status, starts_at);
+  }
   void restore(routing::incident inc) override {
     capture();
     inner_.restore(std::move(inc));

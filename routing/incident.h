@@ -71,6 +71,7 @@ class incident_table {
   struct result {
     observation what;
     const incident* subject = nullptr;
+    ownership owner = ownership::unowned;  // subject->owner, when there is a subject
   };
   virtual result observe(const alert& a, ownership owner, timestamp now) = 0;
 
@@ -80,6 +81,12 @@ class incident_table {
                             std::vector<paged_target> paged) = 0;
 
   virtual const incident* find(fingerprint fp) const = 0;
+
+  // classify_observation(find(fp), status, starts_at): what observe() would do, without doing
+  // it. Asked of every alert of every body; a table may answer without reading the incident.
+  virtual observation classify(fingerprint fp, alert_status status, timestamp starts_at) const {
+    return classify_observation(find(fp), status, starts_at);
+  }
 
   // Puts back an incident as a durable store recorded it (recovery at start, or after a failed
   // commit): replaces any incident with the same fingerprint, keeps `inc.id`, and makes every
@@ -106,9 +113,11 @@ class incident_table {
 
 // The in-memory table: a hash map by fingerprint plus an ordered index for eviction and
 // retention. `max_incidents` bounds its size: inserting beyond it evicts the oldest closed
-// incident (by close time), or if none is closed the oldest open one (by id). Observing a known
-// fingerprint is one hash lookup; opening and closing are amortised O(1) when `now` does not go
-// backwards (O(closed incidents younger than now) when it does).
+// incident (by close time), or if none is closed the oldest open one (by id). Looking up a
+// fingerprint reads one slot of a flat index, and classifying an alert or observing a duplicate
+// reads nothing else (the index keeps each incident's open state, startsAt and ownership);
+// opening and closing are amortised O(1) when `now` does not go backwards (O(closed incidents
+// younger than now) when it does).
 class memory_incident_table final : public incident_table {
  public:
   // `max_incidents` of 0 is treated as 1.
@@ -119,6 +128,7 @@ class memory_incident_table final : public incident_table {
   void record_paged(std::uint64_t id, std::vector<std::string> routes,
                     std::vector<paged_target> paged) override;
   const incident* find(fingerprint fp) const override;
+  observation classify(fingerprint fp, alert_status status, timestamp starts_at) const override;
   void restore(incident inc) override;
   void clear() override;
   void reserve_ids(std::uint64_t next) override;

@@ -26,10 +26,10 @@ bool needs_details(observation o) {
   return o == observation::opened || o == observation::reopened || o == observation::closed;
 }
 
-// Whether an alert observed as `o` against `existing` can do without its labels: a repeat or a
-// stale copy of a known incident, whose ownership the incident holds.
-bool needs_labels(const incident* existing, observation o) {
-  return existing == nullptr || !(o == observation::duplicate || o == observation::stale);
+// Whether an alert observed as `o` can do without its labels: a repeat or a stale copy of a known
+// incident (only a known one is observed so), whose ownership the incident holds.
+bool needs_labels(observation o) {
+  return !(o == observation::duplicate || o == observation::stale);
 }
 
 // Keeps details for the alerts that will open or close an incident, and labels for those too and
@@ -38,23 +38,30 @@ class table_detail_filter final : public detail_filter {
  public:
   explicit table_detail_filter(const incident_table& table) : table_(table) {}
   bool keep_details(fingerprint fp, alert_status status, timestamp starts_at) const override {
-    return needs_details(classify_observation(find(fp), status, starts_at));
+    return needs_details(classify(fp, status, starts_at));
   }
   bool keep_labels(fingerprint fp, alert_status status, timestamp starts_at) const override {
-    const incident* existing = find(fp);
-    return needs_labels(existing, classify_observation(existing, status, starts_at));
+    return needs_labels(classify(fp, status, starts_at));
   }
 
  private:
   // The table does not change while a body is decoded, and keep_labels asks about the alert
   // keep_details has just seen: one lookup serves both.
-  const incident* find(fingerprint fp) const {
-    if (!last_ || last_->first != fp) last_.emplace(fp, table_.find(fp));
-    return last_->second;
+  observation classify(fingerprint fp, alert_status status, timestamp starts_at) const {
+    if (!last_ || last_->fp != fp || last_->status != status || last_->starts_at != starts_at) {
+      last_ = asked{fp, status, starts_at, table_.classify(fp, status, starts_at)};
+    }
+    return last_->what;
   }
 
+  struct asked {
+    fingerprint fp;
+    alert_status status;
+    timestamp starts_at;
+    observation what;
+  };
   const incident_table& table_;
-  mutable std::optional<std::pair<fingerprint, const incident*>> last_;
+  mutable std::optional<asked> last_;
 };
 
 // Empties `p` for the planner, keeping its vectors' capacity.
@@ -99,22 +106,16 @@ class planner {
       // alert of the body has changed the table since (evicted this alert's incident from a full
       // table, say), judge again, and decode what was left out after all if it is needed now.
       if (a.details_omitted && table_changed_) {
-        const incident* existing = table_.find(a.fp);
-        const observation o = classify_observation(existing, a.status, a.starts_at);
-        if (needs_details(o) || (a.labels_omitted && needs_labels(existing, o))) {
-          fill_details(i, a);
-        }
+        const observation o = table_.classify(a.fp, a.status, a.starts_at);
+        if (needs_details(o) || (a.labels_omitted && needs_labels(o))) fill_details(i, a);
       }
-      ownership owner;
-      if (a.labels_omitted) {
-        // A repeat of a known incident (checked above): its ownership was decided when it opened.
-        const incident* existing = table_.find(a.fp);
-        owner = existing != nullptr ? existing->owner : ownership::unowned;
-      } else {
-        owner = cfg_.classifier().annotate(a.labels);
-      }
-      out_.ownerships.push_back(owner);
+      // A repeat of a known incident (checked above) is observed as a duplicate or stale copy,
+      // which uses no ownership: the incident's, decided when it opened, is in the result.
+      ownership owner =
+          a.labels_omitted ? ownership::unowned : cfg_.classifier().annotate(a.labels);
       const incident_table::result r = table_.observe(a, owner, now_);
+      if (a.labels_omitted) owner = r.subject != nullptr ? r.owner : ownership::unowned;
+      out_.ownerships.push_back(owner);
       out_.observations.push_back(r.what);
       if (needs_details(r.what)) table_changed_ = true;
       switch (r.what) {

@@ -393,5 +393,76 @@ TEST(observation_names, every_observation_has_a_name) {
   EXPECT_EQ(to_string(observation::unknown_resolve), "unknown_resolve");
 }
 
+// The table's lookup index (fingerprint -> incident, with what classify() reads copied
+// alongside) must mirror the incidents through every way they come and go: opening, re-firing,
+// reopening, closing, eviction from a full table, expiry, restore (replacing one with the same
+// fingerprint or id) and clear, with the index growing and its probe chains shifting back on
+// deletion. Random operations over 3,000 fingerprints (some sharing their low bits) against a
+// table of at most 1,000; after each batch every fingerprint is looked up both ways.
+TEST(incident_table_index, mirrors_the_incidents_through_random_operations) {
+  memory_incident_table table(1h, 1000);
+  std::vector<std::uint64_t> universe;
+  for (std::uint64_t i = 0; i < 2000; ++i) universe.push_back(0x9e3779b97f4a7c15ull * (i + 1));
+  for (std::uint64_t i = 0; i < 1000; ++i) universe.push_back(i << 48);  // equal low bits
+  std::uint64_t rng = 42;
+  auto next = [&rng] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  const alert_status statuses[] = {alert_status::firing, alert_status::resolved};
+  timestamp now = t0;
+  std::uint64_t next_restored_id = 1'000'000;
+  for (int round = 0; round < 60; ++round) {
+    for (int op = 0; op < 500; ++op) {
+      const std::uint64_t fp = universe[next() % universe.size()];
+      const timestamp starts = t0 + std::chrono::minutes(next() % 4);
+      now += 1s;
+      const std::uint64_t kind = next() % 100;
+      if (kind < 80) {
+        const auto owner = static_cast<ownership>(next() % 3);
+        const auto r = table.observe(make_alert(fp, statuses[next() % 2], starts), owner, now);
+        if (r.subject != nullptr) {
+          ASSERT_EQ(r.subject->fp, fingerprint{fp});
+          ASSERT_EQ(r.owner, r.subject->owner);
+        }
+      } else if (kind < 95) {
+        incident inc;
+        inc.fp = fingerprint{fp};
+        // Now and then the id of an incident the table may hold under another fingerprint.
+        inc.id = next() % 4 == 0 ? 1 + next() % 2000 : next_restored_id++;
+        inc.starts_at = starts;
+        inc.owner = static_cast<ownership>(next() % 3);
+        if (next() % 2 == 0) inc.closed_at = now - std::chrono::minutes(next() % 120);
+        table.restore(std::move(inc));
+      } else if (kind < 99) {
+        table.expire(now);
+      } else if (next() % 10 == 0) {
+        table.clear();
+      }
+    }
+    std::size_t found = 0;
+    for (const std::uint64_t fp : universe) {
+      const incident* inc = table.find(fingerprint{fp});
+      if (inc != nullptr) {
+        ++found;
+        ASSERT_EQ(inc->fp, fingerprint{fp});
+      }
+      for (const alert_status st : statuses) {
+        for (int m = 0; m < 4; ++m) {
+          const timestamp starts = t0 + std::chrono::minutes(m);
+          ASSERT_EQ(table.classify(fingerprint{fp}, st, starts),
+                    classify_observation(inc, st, starts))
+              << "fingerprint " << fp << " round " << round;
+        }
+      }
+    }
+    ASSERT_EQ(found, table.size()) << "round " << round;
+    ASSERT_LE(table.size(), 1000u);
+  }
+  EXPECT_GT(table.evictions(), 0u);
+}
+
 }  // namespace
 }  // namespace alertrouter::routing
