@@ -1,7 +1,5 @@
 #include "daemon/notification_json.h"
 
-#include <array>
-#include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -9,6 +7,7 @@
 #include <vector>
 
 #include "routing/alert.h"
+#include "routing/json_text.h"
 #include "routing/ownership.h"
 
 namespace alertrouter::daemon {
@@ -23,8 +22,6 @@ constexpr std::string_view kFormatVersion = "1";
 constexpr std::size_t kMaxLineBytes = 200;  // title and project in the summary, each
 constexpr std::size_t kMaxNamesInTitle = 3;
 constexpr std::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026, 3 bytes of UTF-8
-
-boost::json::string_view js(std::string_view s) { return {s.data(), s.size()}; }
 
 // --- severity -----------------------------------------------------------------------------------
 
@@ -150,24 +147,12 @@ std::string format_time(routing::timestamp t) {
   return routing::format_rfc3339(t);
 }
 
-boost::json::object encode_labels(const label_set& labels, const boost::json::storage_ptr& sp) {
-  boost::json::object o(sp);
-  o.reserve(labels.size());
-  for (const auto& [name, value] : labels) o.emplace(js(name), js(value));
-  return o;
-}
-
-boost::json::object encode_alert(const alert& a, const boost::json::storage_ptr& sp) {
-  boost::json::object o(sp);
-  o.reserve(7);
-  o.emplace("status", js(routing::to_string(a.status)));
-  o.emplace("labels", encode_labels(a.labels, sp));
-  o.emplace("annotations", encode_labels(a.annotations, sp));
-  o.emplace("startsAt", js(format_time(a.starts_at)));
-  o.emplace("endsAt", js(format_time(a.ends_at)));
-  o.emplace("generatorURL", js(a.generator_url));
-  o.emplace("fingerprint", js(routing::to_hex(a.fp)));
-  return o;
+// Bytes the alerts' part of a notification takes, about: to reserve its text once.
+std::size_t text_size(const alert& a) {
+  std::size_t n = 200 + a.generator_url.size();
+  for (const auto& [name, value] : a.labels) n += name.size() + value.size() + 6;
+  for (const auto& [name, value] : a.annotations) n += name.size() + value.size() + 6;
+  return n;
 }
 
 // --- id -----------------------------------------------------------------------------------------
@@ -207,48 +192,45 @@ class id_hash {
 }  // namespace
 
 std::string encode_notification(const notification& n, const notification_context& ctx) {
-  // Every node of the document lives in one arena: a stack buffer first, the heap only for big
-  // notifications; all of it goes at once when the function returns.
-  std::array<unsigned char, 4096> buffer;
-  boost::json::monotonic_resource arena(buffer.data(), buffer.size());
-  const boost::json::storage_ptr sp(&arena);
-
-  boost::json::object root(sp);
-  root.reserve(14);
-  root.emplace("version", js(kFormatVersion));
-  root.emplace("id", js(ctx.id));
-  root.emplace("kind", js(routing::to_string(n.kind)));
-  root.emplace("route", n.routes.empty() ? boost::json::string_view() : js(n.routes.front()));
-
-  boost::json::array routes(sp);
-  routes.reserve(n.routes.size());
-  for (const std::string& r : n.routes) routes.emplace_back(js(r));
-  root.emplace("routes", std::move(routes));
-
-  boost::json::object target(sp);
-  target.reserve(3);
-  target.emplace("type", js(to_string(n.target.type)));
-  target.emplace("name", js(n.target.name));
-  if (n.target.type == config::target_type::schedule) {
-    target.emplace("person", js(n.target.person));
+  // Written straight into its text (no DOM): every page and resolve is encoded on the io thread.
+  std::size_t reserve = 512 + ctx.group_key.size() + ctx.external_url.size();
+  for (const alert& a : n.alerts) reserve += text_size(a);
+  routing::json_text out(reserve);
+  out.key("version", '{').string(kFormatVersion);
+  out.key("id").string(ctx.id);
+  out.key("kind").string(routing::to_string(n.kind));
+  out.key("route").string(n.routes.empty() ? std::string_view() : n.routes.front());
+  out.key("routes").open('[');
+  for (const std::string& r : n.routes) out.item().string(r);
+  out.close(']');
+  out.key("target").open('{');
+  out.key("type").string(to_string(n.target.type));
+  out.key("name").string(n.target.name);
+  if (n.target.type == config::target_type::schedule) out.key("person").string(n.target.person);
+  out.close('}');
+  out.key("ownership").string(n.alerts.empty()
+                                  ? std::string_view()
+                                  : n.alerts.front().labels.get(routing::kOwnershipLabel));
+  out.key("severity").string(highest_severity(n.alerts));
+  out.key("summary").string(summary(n, ctx.project_label));
+  out.key("group_key").string(ctx.group_key);
+  out.key("external_url").string(ctx.external_url);
+  if (ctx.sent_at) out.key("sent_at").string(routing::format_rfc3339(*ctx.sent_at));
+  out.key("alerts").open('[');
+  for (const alert& a : n.alerts) {
+    out.item().open('{');
+    out.key("status").string(routing::to_string(a.status));
+    out.key("labels").labels(a.labels);
+    out.key("annotations").labels(a.annotations);
+    out.key("startsAt").string(format_time(a.starts_at));
+    out.key("endsAt").string(format_time(a.ends_at));
+    out.key("generatorURL").string(a.generator_url);
+    out.key("fingerprint").string(routing::to_hex(a.fp));
+    out.close('}');
   }
-  root.emplace("target", std::move(target));
-
-  root.emplace("ownership", n.alerts.empty()
-                                ? boost::json::string_view()
-                                : js(n.alerts.front().labels.get(routing::kOwnershipLabel)));
-  root.emplace("severity", js(highest_severity(n.alerts)));
-  root.emplace("summary", js(summary(n, ctx.project_label)));
-  root.emplace("group_key", js(ctx.group_key));
-  root.emplace("external_url", js(ctx.external_url));
-  if (ctx.sent_at) root.emplace("sent_at", js(routing::format_rfc3339(*ctx.sent_at)));
-
-  boost::json::array alerts(sp);
-  alerts.reserve(n.alerts.size());
-  for (const alert& a : n.alerts) alerts.emplace_back(encode_alert(a, sp));
-  root.emplace("alerts", std::move(alerts));
-
-  return boost::json::serialize(root);
+  out.close(']');
+  out.close('}');
+  return std::move(out).text();
 }
 
 std::string make_notification_id(const notification& n) {

@@ -1,13 +1,13 @@
 #include "store/incident_codec.h"
 
 #include <boost/json.hpp>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "routing/json_text.h"
 #include "store/state_store.h"
 
 namespace alertrouter::store {
@@ -98,112 +98,6 @@ class reader {
   std::string path_;
 };
 
-// A JSON text written in order, for encode_incident. Strings are escaped as Boost.JSON's
-// serializer does (", \\ and control characters; other bytes, invalid UTF-8 included, as they
-// are), so decode_incident reads back exactly what was written.
-class json_text {
- public:
-  explicit json_text(std::size_t reserve) { out_.reserve(reserve); }
-
-  // `"name":`, after a comma unless it opens the object (`open`, e.g. '{', is written first).
-  json_text& key(std::string_view name, char open = '\0') {
-    if (open != '\0') {
-      out_ += open;
-      first_ = true;
-    }
-    item();
-    put_string(name);
-    out_ += ':';
-    return *this;
-  }
-  // Before an array's element: a comma unless it is the first.
-  json_text& item() {
-    if (!first_) out_ += ',';
-    first_ = false;
-    return *this;
-  }
-  json_text& open(char c) {
-    out_ += c;
-    first_ = true;
-    return *this;
-  }
-  json_text& close(char c) {
-    out_ += c;
-    first_ = false;
-    return *this;
-  }
-  json_text& string(std::string_view s) {
-    put_string(s);
-    first_ = false;
-    return *this;
-  }
-  template <class Int>
-  json_text& integer(Int v) {
-    char digits[24];
-    const auto r = std::to_chars(digits, digits + sizeof digits, v);
-    out_.append(digits, r.ptr);
-    first_ = false;
-    return *this;
-  }
-  json_text& boolean(bool b) {
-    out_ += b ? "true" : "false";
-    first_ = false;
-    return *this;
-  }
-  json_text& labels(const routing::label_set& set) {
-    open('{');
-    for (auto [name, value] : set) key(name).string(value);
-    return close('}');
-  }
-
-  std::string text() && { return std::move(out_); }
-
- private:
-  void put_string(std::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    out_ += '"';
-    std::size_t run = 0;  // the first byte not written yet
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(s.data() + run, i - run);
-      run = i + 1;
-      switch (c) {
-        case '"':
-          out_ += "\\\"";
-          break;
-        case '\\':
-          out_ += "\\\\";
-          break;
-        case '\b':
-          out_ += "\\b";
-          break;
-        case '\f':
-          out_ += "\\f";
-          break;
-        case '\n':
-          out_ += "\\n";
-          break;
-        case '\r':
-          out_ += "\\r";
-          break;
-        case '\t':
-          out_ += "\\t";
-          break;
-        default: {
-          const char u[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-          out_.append(u, sizeof u);
-        }
-      }
-    }
-    out_.append(s.data() + run, s.size() - run);
-    out_ += '"';
-  }
-
-  std::string out_;
-  bool first_ = true;  // nothing written yet in the innermost object or array
-};
-
 // The value of enum E whose to_string is `text`; E's values are 0..last.
 template <class E>
 std::optional<E> parse_enum(std::string_view text, E last) {
@@ -232,7 +126,7 @@ std::string encode_incident(const routing::incident& inc) {
   for (auto [name, value] : a.annotations) reserve += name.size() + value.size() + 6;
   for (const std::string& r : inc.routes) reserve += r.size() + 3;
   for (const routing::paged_target& t : inc.paged) reserve += t.name.size() + t.person.size() + 40;
-  json_text out(reserve);
+  routing::json_text out(reserve);
 
   out.key("format", '{').integer(kFormat);
   out.key("id").integer(inc.id);

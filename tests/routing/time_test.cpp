@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstdio>
 #include <string>
 
 namespace alertrouter::routing {
@@ -114,6 +116,41 @@ TEST(FormatRfc3339, SecondsAndMicroseconds) {
             "2026-01-07T00:00:00.000005Z");
   EXPECT_EQ(format_rfc3339(timestamp{}), "1970-01-01T00:00:00Z");
   EXPECT_EQ(format_rfc3339(timestamp{} - microseconds{1}), "1969-12-31T23:59:59.999999Z");
+}
+
+// format_rfc3339 writes its digits by hand for years 0 to 9999; printf's spelling is the
+// reference, over times spread from year -50 to 10050 (those outside still go through printf).
+TEST(FormatRfc3339, AgreesWithPrintfAcrossTheYears) {
+  auto reference = [](timestamp t) {
+    const auto day = date::floor<date::days>(t);
+    const date::year_month_day ymd{day};
+    const long long micros = (t - day).count();
+    const long long secs = micros / 1'000'000, frac = micros % 1'000'000;
+    char buf[64];
+    const int n =
+        frac != 0
+            ? std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
+                            static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                            static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
+                            secs % 60, frac)
+            : std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lldZ",
+                            static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                            static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
+                            secs % 60);
+    return std::string(buf, static_cast<std::size_t>(n));
+  };
+  const timestamp first = date::sys_days{date::year{-50} / jan / 1};
+  const timestamp last = date::sys_days{date::year{10050} / jan / 1};
+  const long long span = (last - first).count();
+  std::uint64_t rng = 7;
+  for (int i = 0; i < 20000; ++i) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    timestamp t = first + microseconds{static_cast<long long>(rng % static_cast<std::uint64_t>(span))};
+    if (i % 3 == 0) t = date::floor<seconds>(t);  // whole seconds: no fraction written
+    ASSERT_EQ(format_rfc3339(t), reference(t)) << i;
+  }
 }
 
 TEST(FormatRfc3339, OtherPrecisionsAreFlooredToMicroseconds) {
