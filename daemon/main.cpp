@@ -394,8 +394,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
         }
         if (stopping) return;
         stopping = true;
-        spdlog::info("msg=\"shutting down\" signal={} grace_s={}", signo == SIGINT ? "SIGINT" : "SIGTERM",
-                     kShutdownGrace.count());
+        spdlog::info("msg=\"shutting down\" signal={} grace_s={}",
+                     signo == SIGINT ? "SIGINT" : "SIGTERM", kShutdownGrace.count());
         notifier.stopping();
         notifier.stop_watchdog();
         svc.begin_shutdown();

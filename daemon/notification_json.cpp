@@ -208,9 +208,9 @@ std::string encode_notification(const notification& n, const notification_contex
   out.key("name").string(n.target.name);
   if (n.target.type == config::target_type::schedule) out.key("person").string(n.target.person);
   out.close('}');
-  out.key("ownership").string(n.alerts.empty()
-                                  ? std::string_view()
-                                  : n.alerts.front().labels.get(routing::kOwnershipLabel));
+  out.key("ownership")
+      .string(n.alerts.empty() ? std::string_view()
+                               : n.alerts.front().labels.get(routing::kOwnershipLabel));
   out.key("severity").string(highest_severity(n.alerts));
   out.key("summary").string(summary(n, ctx.project_label));
   out.key("group_key").string(ctx.group_key);

@@ -396,13 +396,13 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   // Durable: the rows this body's commit writes are copied as each alert leaves them.
   std::optional<change_capturing_table> capturing;
   if (durable) capturing.emplace(incidents_);
-  routing::decode_error decode_error;
+  routing::decode_error bad;
   if (!routing::route_webhook_into(
           req.body, *table,
           capturing ? static_cast<routing::incident_table&>(*capturing) : incidents_,
-          std::chrono::floor<std::chrono::microseconds>(now), routed_, decode_error)) {
+          std::chrono::floor<std::chrono::microseconds>(now), routed_, bad)) {
     stats_.webhook_received(webhook_result::bad_request);
-    const std::string message = decode_error.to_string();
+    const std::string message = bad.to_string();
     log_(log_level::warn, "msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
                               " bytes=" + std::to_string(req.body.size()) +
                               " error=" + log_value(message));

@@ -248,10 +248,9 @@ incident_table::result memory_incident_table::observe(const alert& a, ownership 
   state& s = *state_;
   const fp_index::slot* slot = s.index.find(a.fp);
   entry* e = slot == nullptr ? nullptr : slot->e;
-  const observation what = slot == nullptr
-                               ? routing::classify(false, false, timestamp{}, a.status, a.starts_at)
-                               : routing::classify(true, slot->open, slot->starts_at, a.status,
-                                                   a.starts_at);
+  const observation what =
+      slot == nullptr ? routing::classify(false, false, timestamp{}, a.status, a.starts_at)
+                      : routing::classify(true, slot->open, slot->starts_at, a.status, a.starts_at);
   switch (what) {
     case observation::duplicate:
     case observation::stale:

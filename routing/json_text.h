@@ -16,8 +16,8 @@ namespace alertrouter::routing {
 // notification (store rows, notification bodies), where building a DOM first cost a node and a
 // copy per value. Strings are escaped as Boost.JSON's serializer does: the quote, the backslash
 // and control characters (\b \f \n \r \t by name, the rest as \u00XX); every other byte,
-// invalid UTF-8 included, as it is. The caller writes a well-formed document: keys inside objects, values
-// after keys or items, each container closed.
+// invalid UTF-8 included, as it is. The caller writes a well-formed document: keys inside objects,
+// values after keys or items, each container closed.
 //
 //   json_text out(256);
 //   out.key("a", '{').integer(1);          // {"a":1

@@ -586,11 +586,11 @@ class webhook_builder {
 //
 // What the first stage has checked already: UTF-8 in strings (the fallback kernel checks it
 // nowhere else; outside strings every byte is one the scanner checks itself), that strings are
-// closed and hold no unescaped control characters, and where tokens start: every structural character, every
-// string's opening quote, and the first byte of every other scalar. A string ends with the last
-// quote before the next token (only whitespace can follow a string without starting a token).
-// Left to check: the grammar (which token may follow which), escapes (only in strings holding a
-// backslash, found with memchr), literals and numbers, and depth.
+// closed and hold no unescaped control characters, and where tokens start: every structural
+// character, every string's opening quote, and the first byte of every other scalar. A string ends
+// with the last quote before the next token (only whitespace can follow a string without starting a
+// token). Left to check: the grammar (which token may follow which), escapes (only in strings
+// holding a backslash, found with memchr), literals and numbers, and depth.
 
 constexpr int kMaxScanDepth = 16;
 

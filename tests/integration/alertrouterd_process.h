@@ -19,9 +19,9 @@ namespace alertrouter::integration {
 //   alertrouterd --config FILE --listen 127.0.0.1:0 --state-dir DIR --log-level debug
 // DIR defaults to LOG_DIR/NAME.state: starting the same name again in the same test resumes the
 // same state, as a restart does.
-// It binds an ephemeral port and reports it on stderr ("msg=listening listen=127.0.0.1:PORT"), which the
-// constructor waits for (10 s at most; std::runtime_error with its log tail otherwise, e.g. a
-// config it rejects). The destructor sends SIGTERM and reaps it (see child_process).
+// It binds an ephemeral port and reports it on stderr ("msg=listening listen=127.0.0.1:PORT"),
+// which the constructor waits for (10 s at most; std::runtime_error with its log tail otherwise,
+// e.g. a config it rejects). The destructor sends SIGTERM and reaps it (see child_process).
 //
 // Threading: one thread (see child_process). The HTTP helpers are blocking and bounded.
 class alertrouterd_process {

@@ -56,7 +56,7 @@ TEST(JsonText, EscapesEveryCharacterThatNeedsItWhereverItStands) {
       // The escape's length: 2 for a named one (\" \\ \b \f \n \r \t), 6 for \u00XX, 1 (the
       // byte itself) for DEL, which JSON allows as it is.
       const std::string named = "\"\\\b\f\n\r\t";
-      const std::size_t escape = special == '\x7f' ? 1
+      const std::size_t escape = special == '\x7f'                          ? 1
                                  : named.find(special) != std::string::npos ? 2
                                                                             : 6;
       EXPECT_EQ(text.size(), 4 + s.size() - 1 + escape) << text;

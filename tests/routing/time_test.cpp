@@ -128,15 +128,14 @@ TEST(FormatRfc3339, AgreesWithPrintfAcrossTheYears) {
     const long long secs = micros / 1'000'000, frac = micros % 1'000'000;
     char buf[64];
     const int n =
-        frac != 0
-            ? std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
-                            static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                            static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
-                            secs % 60, frac)
-            : std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lldZ",
-                            static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                            static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
-                            secs % 60);
+        frac != 0 ? std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
+                                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                                  static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
+                                  secs % 60, frac)
+                  : std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lldZ",
+                                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                                  static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
+                                  secs % 60);
     return std::string(buf, static_cast<std::size_t>(n));
   };
   const timestamp first = date::sys_days{date::year{-50} / jan / 1};
@@ -147,7 +146,8 @@ TEST(FormatRfc3339, AgreesWithPrintfAcrossTheYears) {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
-    timestamp t = first + microseconds{static_cast<long long>(rng % static_cast<std::uint64_t>(span))};
+    timestamp t =
+        first + microseconds{static_cast<long long>(rng % static_cast<std::uint64_t>(span))};
     if (i % 3 == 0) t = date::floor<seconds>(t);  // whole seconds: no fraction written
     ASSERT_EQ(format_rfc3339(t), reference(t)) << i;
   }

@@ -49,17 +49,18 @@ TEST(IncidentCodec, EscapesWhatJsonRequiresAndKeepsTheRest) {
   std::string every_control;
   for (int c = 0; c < 0x20; ++c) every_control += static_cast<char>(c);
   routing::incident inc = make_incident(3, 4, true);
-  inc.last.labels.set("tricky", every_control + "\"quoted\" back\\slash \x7f caf\xc3\xa9 \xe2\x9c\x93");
+  inc.last.labels.set("tricky",
+                      every_control + "\"quoted\" back\\slash \x7f caf\xc3\xa9 \xe2\x9c\x93");
   inc.last.annotations.set("", "empty name");
-  inc.last.generator_url = "http://prometheus.example/graph?g0.expr=up%7Bjob%3D%22node%22%7D&g0.tab=1";
+  inc.last.generator_url =
+      "http://prometheus.example/graph?g0.expr=up%7Bjob%3D%22node%22%7D&g0.tab=1";
   inc.routes = {"owned \"page\"", "fallback"};
   const std::string doc = encode_incident(inc);
   // Strict JSON (valid UTF-8 here): the escapes are right, and nothing raw is left inside.
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(doc, ec);
   ASSERT_FALSE(ec) << ec.message() << " in " << doc;
-  EXPECT_EQ(v.at("last").at("labels").at("tricky").as_string(),
-            inc.last.labels.get("tricky"));
+  EXPECT_EQ(v.at("last").at("labels").at("tricky").as_string(), inc.last.labels.get("tricky"));
   EXPECT_EQ(doc.find('\n'), std::string::npos);
   EXPECT_THAT(doc, HasSubstr(R"(\u0000\u0001)"));
   EXPECT_THAT(doc, HasSubstr(R"(\b\t\n\u000b\f\r)"));
