@@ -50,8 +50,7 @@ struct scan_memory {
   struct pending_alert {
     const std::uint32_t* labels;       // the token opening its last "labels"
     const std::uint32_t* annotations;  // ... its last "annotations", nullptr if null or absent
-    std::string_view url;              // its last "generatorURL", if has_url
-    bool has_url;
+    const std::uint32_t* url;          // ... its last "generatorURL", nullptr if null or absent
     bool has_fingerprint;
   };
   std::vector<pending_alert> pending;
@@ -600,15 +599,38 @@ bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '
 // as misplaced).
 bool ends_scalar(char c) { return is_json_space(c) || c == ',' || c == '}' || c == ']'; }
 
-// s == literal, for the short field names and values compared per body: an inline loop rather
-// than a call to memcmp.
+// Eight bytes at `p` as one word, in memory order.
+inline std::uint64_t load64(const char* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline std::uint32_t load32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// s == literal, for the short field names and values compared per body: a few word compares (the
+// last one overlapping the one before), which the compiler folds against the literal's bytes,
+// rather than a call to memcmp (which GCC does not expand inline here) or a loop per byte.
 template <std::size_t N>
 bool equals(std::string_view s, const char (&literal)[N]) {
-  if (s.size() != N - 1) return false;
-  for (std::size_t i = 0; i + 1 < N; ++i) {
-    if (s[i] != literal[i]) return false;
+  constexpr std::size_t n = N - 1;
+  if (s.size() != n) return false;
+  const char* const p = s.data();
+  if constexpr (n >= 8) {
+    std::uint64_t diff = load64(p + n - 8) ^ load64(literal + n - 8);
+    for (std::size_t i = 0; i + 8 < n; i += 8) diff |= load64(p + i) ^ load64(literal + i);
+    return diff == 0;
+  } else if constexpr (n >= 4) {
+    return ((load32(p) ^ load32(literal)) | (load32(p + n - 4) ^ load32(literal + n - 4))) == 0;
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (p[i] != literal[i]) return false;
+    }
+    return true;
   }
-  return true;
 }
 
 std::optional<alert_status> scan_status(std::string_view s) {
@@ -815,8 +837,10 @@ class webhook_scanner {
     if (backslash_ < token[0] || searched_from_ > token[0]) find_backslash(token[0]);
     if (backslash_ < token[1]) return unescape(token, out, true);
     const std::size_t first = token[0] + 1;
+    // Only whitespace lies between a string's closing quote and the next token (and the opening
+    // quote stops the loop in any case).
     std::size_t end = token[1];
-    while (is_json_space(body_[end - 1])) --end;
+    while (body_[end - 1] != '"') --end;
     out = std::string_view(body_.data() + first, end - 1 - first);
     return true;
   }
@@ -828,7 +852,7 @@ class webhook_scanner {
   [[gnu::noinline]] bool unescape(const std::uint32_t* token, std::string_view& out, bool keep) {
     const char* const body = body_.data();
     std::size_t close = token[1] - 1;
-    while (is_json_space(body[close])) --close;
+    while (body[close] != '"') --close;
     std::size_t at = token[0] + 1;  // the next byte to copy
     char* const start = memory_.strings.get() + strings_used_;
     char* dst = start;
@@ -1068,8 +1092,7 @@ class webhook_scanner {
     bool has_status = false, has_starts_at = false, has_fingerprint = false;
     const std::uint32_t* labels = nullptr;       // the last "labels" object
     const std::uint32_t* annotations = nullptr;  // the last "annotations", if an object
-    bool has_url = false;                        // the last "generatorURL" was a string, `url`
-    std::string_view url;
+    const std::uint32_t* url = nullptr;          // the last "generatorURL", if a string
     if (!take('}')) {
       do {
         std::string_view key;
@@ -1097,8 +1120,14 @@ class webhook_scanner {
             if (!timestamp_field(memory_.ends_at, false, a.ends_at)) return false;
             break;
           case field::generator_url:
-            has_url = string(url);
-            if (!has_url && !null()) return false;
+            // Checked now, unescaped by finish() only if kept.
+            url = nullptr;
+            if (peek() == '"') {
+              if (!check_string(next_)) return false;
+              url = next_++;
+            } else if (!null()) {
+              return false;
+            }
             break;
           case field::fingerprint: {
             if (null()) break;
@@ -1118,7 +1147,7 @@ class webhook_scanner {
       if (!take('}')) return false;
     }
     if (!has_status || labels == nullptr || !has_starts_at) return false;
-    memory_.pending.push_back({labels, annotations, url, has_url, has_fingerprint});
+    memory_.pending.push_back({labels, annotations, url, has_fingerprint});
     return true;
   }
 
@@ -1146,7 +1175,11 @@ class webhook_scanner {
     }
     if (labels != nullptr) a.labels = build(labels, 1);
     if (p.annotations != nullptr) a.annotations = build(p.annotations, 0);
-    if (p.has_url) a.generator_url.assign(p.url);
+    if (p.url != nullptr) {
+      std::string_view url;
+      content(p.url, url);  // checked by one_alert()
+      a.generator_url.assign(url);
+    }
   }
 
   const std::string_view body_;

@@ -818,6 +818,28 @@ TEST(ScanWebhook, LeavesToTheDomWhatItDoesNotCheckItself) {
   }
 }
 
+// A bad escape is an error wherever it is, also in what the filter then drops unread (the
+// generatorURL is unescaped only for alerts whose details are kept, but checked for every one).
+TEST(ScanWebhook, RejectsABadEscapeInWhatTheFilterDrops) {
+  const minimal_filter drop;
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {R"(x\u003e0)", R"(x\x3e0)"},                     // generatorURL
+           {R"(x\u003e0)", R"(x\u003)"},                     // generatorURL, \u cut short
+           {R"(\u0026search=open)", R"(\a0026search)"},      // an annotation
+           {R"(Ceph \"slow\")", R"(Ceph \'slow\')"},         // another
+           {R"(a\u0062)", R"(a\U0062)"},                     // a label name
+           {R"({team=\"wmcs\"})", R"({team=\qwmcs\"})"}}) {  // groupKey
+    std::string body = kEscapedBody;
+    ASSERT_NE(body.find(from), std::string::npos) << from;
+    body.replace(body.find(from), from.size(), to);
+    for (const detail_filter* filter :
+         {static_cast<const detail_filter*>(nullptr), static_cast<const detail_filter*>(&drop)}) {
+      EXPECT_FALSE(detail::scan_webhook(body, filter).has_value()) << body;
+      EXPECT_TRUE(std::holds_alternative<decode_error>(decode_webhook(body, filter))) << body;
+    }
+  }
+}
+
 TEST(ScanWebhook, ReadsNothingPastTheEndOfTheBody) {
   // An exact-size heap copy, so that ASan or valgrind catches a read past the end.
   for (const std::string& text : {kEscapedBody, std::string(R"({"alerts":[],"x":"\n"})")}) {
