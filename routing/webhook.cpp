@@ -51,6 +51,8 @@ struct scan_memory {
     const std::uint32_t* labels;       // the token opening its last "labels"
     const std::uint32_t* annotations;  // ... its last "annotations", nullptr if null or absent
     const std::uint32_t* url;          // ... its last "generatorURL", nullptr if null or absent
+    std::uint32_t labels_tokens;       // how many tokens that "labels" object spans
+    std::uint32_t annotations_tokens;  // ... that "annotations" object
     bool has_fingerprint;
   };
   std::vector<pending_alert> pending;
@@ -705,6 +707,7 @@ class webhook_scanner {
 
   // True with `out` set when the body is a valid webhook; false when the scanner declines.
   bool scan(webhook& out) {
+    memory_.pending.clear();  // the last body's; skip_copy() looks at this one's
     if (!take('{')) return false;
     bool has_alerts = false;
     if (!take('}')) {
@@ -737,7 +740,7 @@ class webhook_scanner {
           case field::common_annotations: {
             if (null()) break;
             const std::uint32_t* const map = next_;
-            if (!check_string_map()) return false;
+            if (!skip_copy(f) && !check_string_map()) return false;
             // Routing reads only each alert's own labels: with a filter these are not kept.
             if (filter_ == nullptr) {
               (f == field::group_labels    ? out.group_labels
@@ -969,6 +972,27 @@ class webhook_scanner {
     return true;
   }
 
+  // Skips the object at the next token if it is, byte for byte, the "labels" (for
+  // commonLabels) or "annotations" (commonAnnotations) of the last alert, checked already: the
+  // common labels and annotations of a group of one alert are its own, and Alertmanager writes
+  // them the same way. The same text opening outside a string (both follow a ':') is split into
+  // the same tokens at the same relative offsets, so it is as valid as the text it copies.
+  bool skip_copy(field f) {
+    if (memory_.pending.empty() || f == field::group_labels) return false;
+    const scan_memory::pending_alert& last = memory_.pending.back();
+    const bool labels = f == field::common_labels;
+    const std::uint32_t* const copied = labels ? last.labels : last.annotations;
+    const std::ptrdiff_t tokens = labels ? last.labels_tokens : last.annotations_tokens;
+    if (copied == nullptr || tokens == 0 || end_ - next_ < tokens) return false;
+    const std::uint32_t length = copied[tokens - 1] - copied[0];  // to its closing brace
+    if (next_[tokens - 1] - next_[0] != length ||
+        std::memcmp(body_.data() + copied[0], body_.data() + next_[0], length + 1) != 0) {
+      return false;
+    }
+    next_ += tokens;
+    return true;
+  }
+
   // A label set of the object of strings at `map` (checked already by check_string_map), with
   // `spare` slots reserved for labels added later.
   label_set build(const std::uint32_t* map, std::size_t spare) {
@@ -1093,6 +1117,7 @@ class webhook_scanner {
     const std::uint32_t* labels = nullptr;       // the last "labels" object
     const std::uint32_t* annotations = nullptr;  // the last "annotations", if an object
     const std::uint32_t* url = nullptr;          // the last "generatorURL", if a string
+    std::uint32_t labels_tokens = 0, annotations_tokens = 0;
     if (!take('}')) {
       do {
         std::string_view key;
@@ -1105,12 +1130,14 @@ class webhook_scanner {
           case field::alert_labels:
             labels = next_;
             if (!check_string_map()) return false;
+            labels_tokens = static_cast<std::uint32_t>(next_ - labels);
             break;
           case field::alert_annotations:
             annotations = nullptr;
             if (null()) break;
             annotations = next_;
             if (!check_string_map()) return false;
+            annotations_tokens = static_cast<std::uint32_t>(next_ - annotations);
             break;
           case field::starts_at:
             if (!timestamp_field(memory_.starts_at, true, a.starts_at)) return false;
@@ -1147,7 +1174,8 @@ class webhook_scanner {
       if (!take('}')) return false;
     }
     if (!has_status || labels == nullptr || !has_starts_at) return false;
-    memory_.pending.push_back({labels, annotations, url, has_fingerprint});
+    memory_.pending.push_back(
+        {labels, annotations, url, labels_tokens, annotations_tokens, has_fingerprint});
     return true;
   }
 

@@ -36,6 +36,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -195,7 +196,7 @@ struct options {
   double warmup = 2;     // seconds sent at the rate before recording
   double drain = 5;      // seconds to wait for late answers after the recorded window
   int connections = 64;
-  std::string timeline;  // if set, a file of "due_ms latency_us" per recorded request
+  std::string timeline;  // if set, a file of "due_ms latency_us late_us" per recorded request
 };
 
 // CPU time of this process so far (user + system), in seconds.
@@ -263,8 +264,8 @@ class open_loop {
     // line the timeline up with other traces.
     std::fprintf(f, "# window_start_monotonic_s %.6f\n",
                  std::chrono::duration<double>(window_start_.time_since_epoch()).count());
-    for (const auto& [due_us, latency_us] : timeline_) {
-      std::fprintf(f, "%.3f %d\n", static_cast<double>(due_us) / 1000, latency_us);
+    for (const auto& [due_us, latency_us, late_us] : timeline_) {
+      std::fprintf(f, "%.3f %d %d\n", static_cast<double>(due_us) / 1000, latency_us, late_us);
     }
     return std::fclose(f) == 0;
   }
@@ -317,6 +318,7 @@ class open_loop {
     std::string scratch;  // a new group's request while it is written
     std::int64_t index = 0;
     clock_type::time_point due;
+    clock_type::time_point sent;  // when its write began
   };
 
   static clock_type::duration seconds(double s) {
@@ -376,6 +378,7 @@ class open_loop {
   void send(connection& c, std::int64_t index, clock_type::time_point due) {
     c.index = index;
     c.due = due;
+    c.sent = clock_type::now();
     ++in_flight_;
     asio::async_write(c.socket, traffic_.next(c.scratch), [this, &c](error_code ec, std::size_t) {
       if (ec) return fail(c, ec);
@@ -396,9 +399,11 @@ class open_loop {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - c.due).count();
       latencies_us_.push_back(static_cast<std::int32_t>(std::min<std::int64_t>(us, INT32_MAX)));
       if (!opt_.timeline.empty()) {
-        timeline_.emplace_back(
-            std::chrono::duration_cast<std::chrono::microseconds>(c.due - window_start_).count(),
-            latencies_us_.back());
+        const auto late = std::chrono::duration_cast<std::chrono::microseconds>(c.sent - c.due);
+        timeline_.push_back(
+            {std::chrono::duration_cast<std::chrono::microseconds>(c.due - window_start_).count(),
+             latencies_us_.back(),
+             static_cast<std::int32_t>(std::min<std::int64_t>(late.count(), INT32_MAX))});
       }
     }
     const unsigned status = c.parser->get().result_int();
@@ -485,8 +490,9 @@ class open_loop {
   std::int64_t timeouts_ = 0, backlog_end_ = 0, unsent_ = 0, max_backlog_ = 0;
   double cpu_start_ = 0, cpu_end_ = 0;
   std::vector<std::int32_t> latencies_us_;
-  // (due time from the window's start in us, latency in us), when options::timeline is set.
-  std::vector<std::pair<std::int64_t, std::int32_t>> timeline_;
+  // (due time from the window's start, latency, how late it was sent; all in us), when
+  // options::timeline is set.
+  std::vector<std::tuple<std::int64_t, std::int32_t, std::int32_t>> timeline_;
 };
 
 // http://HOST:PORT[/...] -> HOST, PORT; the path is ignored (the requests carry theirs).
@@ -527,8 +533,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   app.add_option("--timeline", opt.timeline,
-                 "write \"DUE_MS LATENCY_US\" per recorded request to this file (due time from "
-                 "the recorded window's start), to see when slow answers happen");
+                 "write \"DUE_MS LATENCY_US LATE_US\" per recorded request to this file (due time "
+                 "from the recorded window's start; LATE_US: from its due time to its sending, "
+                 "waiting for a free connection), to see when slow answers happen");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
