@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "config/duration.h"
@@ -43,8 +44,10 @@ constexpr std::array layer_keys{"name"sv, "members"sv, "start"sv, "shift"sv, "ac
 constexpr std::array override_keys{"person"sv, "from"sv, "to"sv};
 constexpr std::array route_keys{"name"sv, "match"sv, "notify"sv, "continue"sv};
 constexpr std::array dedup_keys{"retention"sv, "max_incidents"sv};
-constexpr std::array limits_keys{"max_body"sv, "max_connections"sv, "read_timeout"sv,
-                                 "idle_timeout"sv, "max_pending_notifications"sv};
+// max_pending_notifications: max_pending's name before the outbox (accepted, with a warning).
+constexpr std::array limits_keys{"max_body"sv,     "max_connections"sv,
+                                 "read_timeout"sv, "idle_timeout"sv,
+                                 "max_pending"sv,  "max_pending_notifications"sv};
 constexpr std::array auth_keys{"bearer_token_file"sv};
 constexpr std::array delivery_keys{"connect_timeout"sv, "request_timeout"sv,
                                    "max_attempts"sv,    "initial_backoff"sv,
@@ -1153,6 +1156,7 @@ class loader {
 
   void parse_limits(const YAML::Node& node) {
     limits_config& limits = config_.limits;
+    std::optional<position> pending_new, pending_old;  // where max_pending and its old name are
     for_each_field(
         node, limits_keys,
         [&](std::string_view key, const YAML::Node& value) {
@@ -1184,13 +1188,25 @@ class loader {
                 (key == "read_timeout" ? limits.read_timeout : limits.idle_timeout) = *d;
               }
             }
-          } else if (key == "max_pending_notifications") {
+          } else if (key == "max_pending" || key == "max_pending_notifications") {
+            (key == "max_pending" ? pending_new : pending_old) = to_position(value.Mark());
             if (auto n = integer_value(value, key, what, 1, kMaxPendingNotifications)) {
               limits.max_pending_notifications = static_cast<std::size_t>(*n);
             }
           }
         },
         "limits");
+    if (pending_new && pending_old) {
+      const bool new_later = std::tie(pending_new->line, pending_new->column) >
+                             std::tie(pending_old->line, pending_old->column);
+      error(new_later ? *pending_new : *pending_old,
+            "limits.max_pending and limits.max_pending_notifications (its old name) are the same "
+            "setting: give only limits.max_pending");
+    } else if (pending_old) {
+      warning(*pending_old,
+              "limits.max_pending_notifications is the old name of limits.max_pending; it still "
+              "works");
+    }
   }
 
   void parse_auth(const YAML::Node& node) {

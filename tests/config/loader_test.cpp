@@ -216,7 +216,7 @@ TEST(loader, parses_the_daemon_settings) {
   max_connections: 64
   read_timeout: 2m
   idle_timeout: 15s
-  max_pending_notifications: 250
+  max_pending: 250
 auth:
   bearer_token_file: /etc/alertrouter/token
 delivery:
@@ -255,6 +255,20 @@ commit_delay: 0ms
   EXPECT_EQ(c.commit_delay, std::chrono::milliseconds(0));
 }
 
+// limits.max_pending was called max_pending_notifications before the outbox: configurations
+// that use the old name keep working, with a warning saying the new one.
+TEST(loader, max_pending_notifications_is_the_old_name_of_max_pending) {
+  std::string yaml(valid_yaml);
+  yaml += "limits:\n  max_pending_notifications: 250\n";
+  const load_result r = load(yaml);
+  ASSERT_TRUE(r.value.has_value()) << dump(r);
+  EXPECT_EQ(r.value->limits.max_pending_notifications, 250u);
+  ASSERT_EQ(r.diagnostics.size(), 1u) << dump(r);
+  EXPECT_EQ(r.diagnostics[0].level, severity::warning);
+  EXPECT_NE(r.diagnostics[0].message.find("old name of limits.max_pending"), std::string::npos)
+      << dump(r);
+}
+
 TEST(loader, daemon_settings_accept_their_bounds) {
   std::string yaml(valid_yaml);
   yaml += R"yaml(limits:
@@ -262,7 +276,7 @@ TEST(loader, daemon_settings_accept_their_bounds) {
   max_connections: 1000000
   read_timeout: 1s
   idle_timeout: 10m
-  max_pending_notifications: 100000000
+  max_pending: 100000000
 delivery:
   connect_timeout: 100ms
   request_timeout: 10m
@@ -682,9 +696,10 @@ INSTANTIATE_TEST_SUITE_P(
                         "unknown key 'max_attempt' (did you mean 'max_attempts'?)"},
         validation_case{"duplicate_limits_key", "limits:\n  max_body: 4MiB\n  max_body: 8MiB\n", 3,
                         3, "duplicate key 'max_body' (first given on line 2)"},
-        validation_case{"limits_not_a_map", "limits: 4MiB\n", 1, 9,
-                        "'limits' must be a map with keys max_body, max_connections, "
-                        "read_timeout, idle_timeout, max_pending_notifications, got a string"},
+        validation_case{
+            "limits_not_a_map", "limits: 4MiB\n", 1, 9,
+            "'limits' must be a map with keys max_body, max_connections, "
+            "read_timeout, idle_timeout, max_pending, max_pending_notifications, got a string"},
         validation_case{"delivery_not_a_map", "delivery: [5s]\n", 1, 11,
                         "'delivery' must be a map with keys connect_timeout"},
         validation_case{"bad_size", "limits:\n  max_body: 4MB\n", 2, 13,
@@ -715,13 +730,15 @@ INSTANTIATE_TEST_SUITE_P(
                         "limits.idle_timeout must be between 1s and 10m, got '0s'"},
         validation_case{"bad_idle_timeout", "limits:\n  idle_timeout: 60\n", 2, 17,
                         "invalid duration '60' for 'idle_timeout'"},
-        validation_case{"no_pending", "limits:\n  max_pending_notifications: 0\n", 2, 30,
-                        "limits.max_pending_notifications must be an integer from 1 to "
-                        "100000000, got '0'"},
-        validation_case{"too_many_pending", "limits:\n  max_pending_notifications: 100000001\n", 2,
-                        30,
-                        "limits.max_pending_notifications must be an integer from 1 to "
-                        "100000000, got '100000001'"},
+        validation_case{"no_pending", "limits:\n  max_pending: 0\n", 2, 16,
+                        "limits.max_pending must be an integer from 1 to 100000000, got '0'"},
+        validation_case{"too_many_pending", "limits:\n  max_pending: 100000001\n", 2, 16,
+                        "limits.max_pending must be an integer from 1 to 100000000, got "
+                        "'100000001'"},
+        validation_case{"pending_twice",
+                        "limits:\n  max_pending: 5\n  max_pending_notifications: 5\n", 3, 30,
+                        "limits.max_pending and limits.max_pending_notifications (its old name) "
+                        "are the same setting"},
         validation_case{"relative_token_file", "auth:\n  bearer_token_file: etc/token\n", 2, 22,
                         "auth.bearer_token_file 'etc/token' must be an absolute path (starting "
                         "with /)"},

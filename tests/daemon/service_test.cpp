@@ -91,7 +91,7 @@ routes:
   - name: fallback
     notify: [receiver:cloud-feed, receiver:cloud-admin-ml]
 limits:
-  max_pending_notifications: 10
+  max_pending: 10
 )";
 
 constexpr std::string_view kAliceUrl = "http://127.0.0.1:9000/alice";
@@ -655,7 +655,7 @@ TEST_F(service_test, without_auth_no_header_is_needed) {
 // --- webhook: backpressure and shutdown -------------------------------------------------------
 
 TEST_F(service_test, a_full_delivery_queue_is_503_with_retry_after_and_nothing_is_applied) {
-  out_.pending_count = 10;  // limits.max_pending_notifications
+  out_.pending_count = 10;  // limits.max_pending
   const http_response r = send(webhook_body({tools_page()}));
   EXPECT_EQ(r.status, 503u);
   EXPECT_EQ(header_of(r, "Retry-After"), "5");
@@ -928,7 +928,7 @@ TEST_F(service_test, reload_keeps_the_backpressure_limit_until_restart) {
   out_.pending_count = 10;
   ASSERT_EQ(send(webhook_body({tools_page()})).status, 503u);
   write_config(
-      replaced(kConfig, "max_pending_notifications: 10", "max_pending_notifications: 1000"));
+      replaced(kConfig, "max_pending: 10", "max_pending: 1000"));
   const std::size_t warned = warnings();
   ASSERT_TRUE(svc().reload().ok);
   EXPECT_GT(warnings(), warned);  // "take effect only after a restart"
