@@ -57,7 +57,7 @@ RELEASE_BUILD ?= build-release
 bench-load: deps
 	cmake -S . -B $(RELEASE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DALERTROUTER_TESTS=OFF \
 	  -DALERTROUTER_BENCH=ON $(CMAKE_FLAGS)
-	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd loadgen
+	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd loadgen cpu_probe
 	bench/load/run.sh $(RELEASE_BUILD)
 
 install: build

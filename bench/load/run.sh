@@ -21,6 +21,9 @@
 #   LOADBENCH_RATE_CONNECTIONS loadgen's keep-alive connections [64]
 #   LOADBENCH_AM_REFERENCE     Alertmanager's own reference run, as a multiple of its measured
 #                              alerts/s [0.5]; empty skips it
+#   LOADBENCH_PROBE            1: time a fixed unit of work on the client core every millisecond
+#                              through each fixed-rate run (BUILD_DIR/bin/cpu_probe, if built),
+#                              and report the share of 50 ms windows the core was slow in [1]
 #   ALERTMANAGER           the Alertmanager binary [/usr/bin/prometheus-alertmanager]
 set -euo pipefail
 
@@ -40,6 +43,8 @@ server_cpu=${LOADBENCH_SERVER_CPU:-1}
 alertmanager=${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
 alertrouterd="$build/bin/alertrouterd"
 loadgen="$build/bin/loadgen"
+probe="$build/bin/cpu_probe"
+[ "${LOADBENCH_PROBE:-1}" = 1 ] && [ -x "$probe" ] || probe=""
 script="$here/alerts.lua"
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -322,6 +327,15 @@ run_rate_case() {
     "$mode" "$size" "$requests" >/dev/null
   [ -s "$requests" ] || die "alerts.lua wrote no request file for $server"
 
+  # The probe on the client core, through loadgen's whole run (see probe_reference below).
+  local probe_out="$scratch/probe-$server-$size-x$ratio.out" probe_pid=""
+  if [ -n "$probe" ]; then
+    taskset -c "$wrk_cpu" "$probe" --reference "$probe_reference" \
+      --seconds "$(awk -v w="$rate_warmup" -v d="$rate_duration" 'BEGIN { print w + d }')" \
+      >"$probe_out" &
+    probe_pid=$!
+  fi
+
   local ticks_before ticks_after ns_before ns_after
   ticks_before=$(cpu_ticks)
   ns_before=$(date +%s%N)
@@ -332,6 +346,12 @@ run_rate_case() {
     die "loadgen failed against $server"
   fi
   ns_after=$(date +%s%N)
+  local slow="-"
+  if [ -n "$probe_pid" ]; then
+    wait "$probe_pid" || true
+    slow=$(tr ' ' '\n' <"$probe_out" | sed -n 's/^slow_pct=//p')
+    [ -n "$slow" ] || slow="-"
+  fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
     tail -20 "$scratch/$server.log" >&2
     die "$server exited during the run"
@@ -347,9 +367,9 @@ run_rate_case() {
   # Server CPU over loadgen's whole run (warmup and drain included), as a share of one core.
   awk -v ticks=$((ticks_after - ticks_before)) -v tck="$clk_tck" \
       -v ns=$((ns_after - ns_before)) -v peak="$peak" -v server="$server" -v size="$size" \
-      -v ratio="$ratio" -v line="${line#LOADGEN }" 'BEGIN {
-    printf "server=%s size=%s ratio=%s peak_kib=%d server_cpu=%.1f %s\n", server, size, ratio,
-           peak, 100 * ticks / tck / (ns / 1e9), line }' >>"$rate_results"
+      -v ratio="$ratio" -v slow="$slow" -v line="${line#LOADGEN }" 'BEGIN {
+    printf "server=%s size=%s ratio=%s peak_kib=%d server_cpu=%.1f probe_slow=%s %s\n", server,
+           size, ratio, peak, 100 * ticks / tck / (ns / 1e9), slow, line }' >>"$rate_results"
   echo "$server, $size alert$([ "$size" = 1 ] || echo s)/request, ${ratio}x: $check" \
     >>"$rate_checks"
 }
@@ -360,11 +380,23 @@ alertmanager_alerts_per_s() {
     printf "%.1f", $3 / ($4 / 1e6) * size; found = 1 } END { if (!found) print 0 }' "$results"
 }
 
+# How long the probe's unit of work takes on the client core with nothing else running: the
+# runs' slow windows are those more than 1.4 times slower. This VM slows one core while the
+# other works (bench/README.md, "Session 6"); the share says how much of that a run saw.
+probe_reference=0
+if [ -n "$probe" ]; then
+  probe_reference=$(taskset -c "$wrk_cpu" "$probe" --seconds 2 | tr ' ' '\n' |
+    sed -n 's/^median_us=//p')
+fi
+
 echo
 echo "Fixed rate (open loop): $loadgen on core $wrk_cpu, $rate_connections connections," \
   "${rate_warmup} s warmup + ${rate_duration} s recorded per run," \
   "each server on core $server_cpu;" \
   "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "$probe" ]; then
+  echo "  cpu_probe on core $wrk_cpu: a unit of work takes $probe_reference us with nothing running"
+fi
 for size in $sizes; do
   am_aps=$(alertmanager_alerts_per_s "$size")
   if awk -v a="$am_aps" 'BEGIN { exit !(a <= 0) }'; then
@@ -418,14 +450,14 @@ awk '
       verdict = keeps ? (f["errors"] > 0 ? f["errors"] " errors" : "keeps up") : behind
     }
     printf "| %s | %d alert%s/request | %sx | %.0f | %.0f | %s | %s | %s | %s | %d | %.0f%% | " \
-           "%.0f%% | %s |\n",
+           "%.0f%% | %s | %s |\n",
            f["server"], size, size == 1 ? "" : "s", ratio, offered, achieved, ms(f["p50_us"]),
            ms(f["p99_us"]), ms(f["p999_us"]), ms(f["max_us"]), f["errors"], f["server_cpu"],
-           f["cpu_pct"], verdict
+           f["cpu_pct"], f["probe_slow"] == "-" ? "-" : f["probe_slow"] "%", verdict
   }
   BEGIN {
-    print "| server | payload | offered (x Alertmanager) | offered alerts/s | achieved alerts/s | p50 | p99 | p99.9 | max | errors | server CPU | loadgen CPU | verdict |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    print "| server | payload | offered (x Alertmanager) | offered alerts/s | achieved alerts/s | p50 | p99 | p99.9 | max | errors | server CPU | loadgen CPU | client core slow | verdict |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   }
 ' "$rate_results"
 echo
