@@ -52,12 +52,12 @@ bench: build
 
 # Load benchmark: alertrouterd (Release, in build-release) against Alertmanager's own ingest, with
 # wrk (closed loop) and bench/load/loadgen (fixed rate); see bench/README.md "Load benchmark".
-# LOADBENCH_* variables tune bench/load/run.sh. Only the two targets it runs are built.
+# LOADBENCH_* variables tune bench/load/run.sh. Only the targets it runs are built.
 RELEASE_BUILD ?= build-release
 bench-load: deps
 	cmake -S . -B $(RELEASE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DALERTROUTER_TESTS=OFF \
 	  -DALERTROUTER_BENCH=ON $(CMAKE_FLAGS)
-	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd loadgen cpu_probe
+	cmake --build $(RELEASE_BUILD) -j $(JOBS) --target alertrouterd loadgen cpu_probe null_server
 	bench/load/run.sh $(RELEASE_BUILD)
 
 install: build

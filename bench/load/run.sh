@@ -21,6 +21,9 @@
 #   LOADBENCH_RATE_CONNECTIONS loadgen's keep-alive connections [64]
 #   LOADBENCH_AM_REFERENCE     Alertmanager's own reference run, as a multiple of its measured
 #                              alerts/s [0.5]; empty skips it
+#   LOADBENCH_FLOOR            1: run BUILD_DIR/bin/null_server (an HTTP server that answers 200
+#                              and does nothing else), if built, as a third server in both
+#                              phases: what this machine allows any server [1]
 #   LOADBENCH_PROBE            1: time a fixed unit of work on the client core every millisecond
 #                              through each fixed-rate run (BUILD_DIR/bin/cpu_probe, if built),
 #                              and report the share of 50 ms windows the core was slow in [1]
@@ -44,6 +47,8 @@ alertmanager=${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
 alertrouterd="$build/bin/alertrouterd"
 loadgen="$build/bin/loadgen"
 probe="$build/bin/cpu_probe"
+null_server="$build/bin/null_server"
+[ "${LOADBENCH_FLOOR:-1}" = 1 ] && [ -x "$null_server" ] || null_server=""
 [ "${LOADBENCH_PROBE:-1}" = 1 ] && [ -x "$probe" ] || probe=""
 script="$here/alerts.lua"
 
@@ -160,15 +165,19 @@ EOF
 results="$scratch/results"
 : >"$results"
 
-# A fresh $1 (alertrouterd or alertmanager) on port $2, with empty state; sets mode (the
-# alerts.lua mode that server takes).
+# A fresh $1 (alertrouterd, alertmanager or floor) on port $2, with empty state; sets mode (the
+# alerts.lua mode that server takes). The floor is null_server: it reads alertrouterd's
+# requests and answers each 200 without looking at it.
 start_case_server() {
   local server=$1 port=$2
   rm -rf "$scratch/state" "$scratch/alertmanager-data"
   # The previous case's writes (both servers fsync their stores) are flushed now, not during
   # this case, where the disk's writeback would stall this server's own fsyncs.
   sync
-  if [ "$server" = alertrouterd ]; then
+  if [ "$server" = floor ]; then
+    mode=webhook
+    start_server floor "$port" "$null_server" --listen "127.0.0.1:$port"
+  elif [ "$server" = alertrouterd ]; then
     mode=webhook
     rm -rf "$scratch/state"
     start_server alertrouterd "$port" "$alertrouterd" --config "$scratch/alertrouter.yaml" \
@@ -186,7 +195,9 @@ start_case_server() {
 # What server $1 on port $2 says it took in (its /metrics), to check a run did what it claims.
 server_check() {
   local server=$1 port=$2
-  if [ "$server" = alertrouterd ]; then
+  if [ "$server" = floor ]; then
+    echo "(answers 200 to everything, keeps nothing)"
+  elif [ "$server" = alertrouterd ]; then
     curl -sf "http://127.0.0.1:$port/metrics" | awk '
       /^alertrouter_incidents_opened_total /   { opened = $2 }
       /^alertrouter_incidents_reopened_total / { reopened = $2 }
@@ -253,8 +264,10 @@ run_case() {
 echo "Load benchmark: $alertrouterd vs $("$alertmanager" --version 2>&1 | head -1)"
 echo "wrk -t1 -c$connections -d$duration pinned to core $wrk_cpu, each server to core $server_cpu;" \
   "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+closed_servers="alertrouterd alertmanager"
+[ -z "$null_server" ] || closed_servers="$closed_servers floor"
 for size in $sizes; do
-  for server in alertrouterd alertmanager; do
+  for server in $closed_servers; do
     echo "  $server, $size alert(s) per request ..." >&2
     run_case "$server" "$size"
   done
@@ -264,6 +277,7 @@ echo
 
 awk '
   function ms(us) { return sprintf("%.2f ms", us / 1000) }
+  function label(server) { return server == "floor" ? "floor (null_server)" : server }
   {
     server = $1; size = $2; secs = $4 / 1e6
     rps = $3 / secs; aps = rps * size
@@ -272,26 +286,29 @@ awk '
     key = server SUBSEP size; alerts[key] = aps; p99[key] = $6; cpu[key] = cpu_us
     if (!(size in seen)) { seen[size] = 1; order[++n] = size }
     row[++rows] = sprintf("| %s | %d alert%s/request | %.0f | %.0f | %s | %s | %.1f MiB | %.0f%% | %.1f us | %.0f%% | %d |",
-                          server, size, size == 1 ? "" : "s", rps, aps, ms($5), ms($6),
+                          label(server), size, size == 1 ? "" : "s", rps, aps, ms($5), ms($6),
                           $8 / 1024, $9, cpu_us, $10, $7)
     took = $11
     for (i = 12; i <= NF; i++) took = took " " $i
-    check[rows] = sprintf("%s, %d alert%s/request: %s", server, size, size == 1 ? "" : "s", took)
+    check[rows] = sprintf("%s, %d alert%s/request: %s", label(server), size, size == 1 ? "" : "s", took)
   }
   END {
     print "| server | payload | requests/s | alerts/s | p50 | p99 | peak RSS | server CPU | server CPU/alert | wrk CPU | errors |"
     print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 1; i <= rows; i++) print row[i]
     print ""
-    print "| payload | alertrouterd / Alertmanager alerts/s | Alertmanager / alertrouterd CPU per alert | target: >= 10x alerts/s, p99 <= 2 ms |"
-    print "|---|---:|---:|---|"
+    # The floor column: the alerts/s of a server that does nothing, as a multiple of
+    # Alertmanager: the most any server could reach on this core with this client.
+    print "| payload | alertrouterd / Alertmanager alerts/s | Alertmanager / alertrouterd CPU per alert | floor / Alertmanager alerts/s | target: >= 10x alerts/s, p99 <= 2 ms |"
+    print "|---|---:|---:|---:|---|"
     for (i = 1; i <= n; i++) {
-      s = order[i]; r = "alertrouterd" SUBSEP s; m = "alertmanager" SUBSEP s
+      s = order[i]; r = "alertrouterd" SUBSEP s; m = "alertmanager" SUBSEP s; f = "floor" SUBSEP s
       if (alerts[m] == 0 || cpu[r] == 0) continue
       ratio = alerts[r] / alerts[m]
       met = (ratio >= 10 && p99[r] <= 2000) ? "met" : "NOT met"
-      printf "| %d alert%s/request | %.1fx | %.1fx | %s (p99 %s) |\n", s, s == 1 ? "" : "s",
-             ratio, cpu[m] / cpu[r], met, ms(p99[r])
+      floor = (f in alerts) ? sprintf("%.1fx", alerts[f] / alerts[m]) : "-"
+      printf "| %d alert%s/request | %.1fx | %.1fx | %s | %s (p99 %s) |\n", s, s == 1 ? "" : "s",
+             ratio, cpu[m] / cpu[r], floor, met, ms(p99[r])
     }
     print ""
     print "What each server took in (from its /metrics):"
@@ -370,7 +387,8 @@ run_rate_case() {
       -v ratio="$ratio" -v slow="$slow" -v line="${line#LOADGEN }" 'BEGIN {
     printf "server=%s size=%s ratio=%s peak_kib=%d server_cpu=%.1f probe_slow=%s %s\n", server,
            size, ratio, peak, 100 * ticks / tck / (ns / 1e9), slow, line }' >>"$rate_results"
-  echo "$server, $size alert$([ "$size" = 1 ] || echo s)/request, ${ratio}x: $check" \
+  echo "$([ "$server" = floor ] && echo "floor (null_server)" || echo "$server")," \
+    "$size alert$([ "$size" = 1 ] || echo s)/request, ${ratio}x: $check" \
     >>"$rate_checks"
 }
 
@@ -405,6 +423,11 @@ for size in $sizes; do
   fi
   for ratio in $rate_ratios; do
     rps=$(awk -v a="$am_aps" -v r="$ratio" -v s="$size" 'BEGIN { printf "%.1f", a * r / s }')
+    if [ -n "$null_server" ]; then
+      echo "  floor (null_server), $size alert(s) per request, ${ratio}x Alertmanager:" \
+        "$rps requests/s ..." >&2
+      run_rate_case floor "$size" "$ratio" "$rps"
+    fi
     echo "  alertrouterd, $size alert(s) per request, ${ratio}x Alertmanager:" \
       "$rps requests/s ..." >&2
     run_rate_case alertrouterd "$size" "$ratio" "$rps"
@@ -437,21 +460,32 @@ awk '
             f["timeouts"] == 0
     behind = sprintf("cannot keep up: achieved %.0f%% of offered, %d due and unsent at the end, " \
                      "%d never sent", 100 * f["achieved_rps"] / f["rate"], f["backlog_end"], f["unsent"])
+    limit = ratio == 5 ? 5000 : ratio == 10 ? 2000 : 0
     if (f["server"] == "alertmanager") {
       verdict = keeps ? "reference (keeps up)" : "reference, " behind
-    } else if (ratio == 5 || ratio == 10) {
+    } else if (f["server"] == "floor") {
+      # A server that does nothing: the p99 this machine gives at this rate, whatever the code.
+      floor_p99[size, ratio] = keeps ? f["p99_us"] : -1
+      if (!keeps) verdict = "floor, " behind
+      else if (limit == 0) verdict = "floor"
+      else verdict = "floor: p99 " (f["p99_us"] <= limit ? "within" : "ABOVE") " the target" \
+                     " (" ms(limit) ") with no work at all"
+    } else if (limit > 0) {
       issue = ratio == 5 ? "issue 4 (5x, p99 <= 5 ms)" : "issue 3 (10x, p99 <= 2 ms)"
-      limit = ratio == 5 ? 5000 : 2000
       if (!keeps) verdict = issue ": NOT met, " behind
       else if (f["errors"] > 0) verdict = issue ": NOT met, " f["errors"] " errors"
       else verdict = issue ": " (f["p99_us"] <= limit ? "met" : "NOT met") \
                      " (p99 " ms(f["p99_us"]) ")"
+      if ((size, ratio) in floor_p99)
+        verdict = verdict "; floor " (floor_p99[size, ratio] < 0 ? "could not keep up" \
+                                      : "p99 " ms(floor_p99[size, ratio]))
     } else {
       verdict = keeps ? (f["errors"] > 0 ? f["errors"] " errors" : "keeps up") : behind
     }
     printf "| %s | %d alert%s/request | %sx | %.0f | %.0f | %s | %s | %s | %s | %d | %.0f%% | " \
            "%.0f%% | %s | %s |\n",
-           f["server"], size, size == 1 ? "" : "s", ratio, offered, achieved, ms(f["p50_us"]),
+           f["server"] == "floor" ? "floor (null_server)" : f["server"], size, size == 1 ? "" : "s",
+           ratio, offered, achieved, ms(f["p50_us"]),
            ms(f["p99_us"]), ms(f["p999_us"]), ms(f["max_us"]), f["errors"], f["server_cpu"],
            f["cpu_pct"], f["probe_slow"] == "-" ? "-" : f["probe_slow"] "%", verdict
   }
