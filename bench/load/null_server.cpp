@@ -4,13 +4,16 @@
 // its latency under loadgen is what this machine gives a server at that rate: the kernel's
 // loopback TCP, the scheduler, and the virtual CPU's own speed (bench/README.md, "The floor").
 //
-//   null_server --listen 127.0.0.1:PORT [--work-us N]
+//   null_server --listen 127.0.0.1:PORT [--listen 127.0.0.1:PORT2 ...] [--work-us N]
 //
 // --work-us N spins N microseconds of CPU (a busy loop on the thread's CPU clock) per request
 // before answering, so a run shows the latency a server of that cost per request gets here.
-// One thread, one io_context, like alertrouterd's io thread. Prints `NULL_SERVER listening
-// PORT` once it accepts (with port 0, the port the kernel chose) and runs until SIGINT/SIGTERM;
-// then prints `NULL_SERVER requests=N`. Exits 2 on a usage error or when it cannot listen.
+// Several --listen give several listening sockets, served alike: the load benchmark points each
+// of alertrouterd's contacts at a port of its own, as in production, where people's webhooks are
+// different endpoints. One thread, one io_context, like alertrouterd's io thread. Prints
+// `NULL_SERVER listening PORT...` once it accepts (for port 0, the port the kernel chose) and
+// runs until SIGINT/SIGTERM; then prints `NULL_SERVER requests=N`. Exits 2 on a usage error or
+// when it cannot listen.
 #include <time.h>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -108,9 +112,10 @@ void accept(tcp::acceptor& acceptor, server_options& options) {
 
 int main(int argc, char** argv) {
   CLI::App app{"An HTTP server that answers every request 200 and does nothing else"};
-  std::string listen = "127.0.0.1:0";
+  std::vector<std::string> listens{"127.0.0.1:0"};
   double work_us = 0;
-  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: the kernel picks)");
+  app.add_option("--listen", listens,
+                 "HOST:PORT to listen on (port 0: the kernel picks); repeatable");
   app.add_option("--work-us", work_us, "microseconds of CPU to spin per request")
       ->check(CLI::Range(0.0, 1e6));
   try {
@@ -118,35 +123,41 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "null_server: --listen wants HOST:PORT, not '%s'\n", listen.c_str());
-    return 2;
-  }
   asio::io_context io(1);
-  tcp::acceptor acceptor(io);
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   server_options options;
   options.work_ns = static_cast<std::int64_t>(work_us * 1000.0);
-  try {
-    const auto address = asio::ip::make_address(listen.substr(0, colon));
-    const auto port = static_cast<unsigned short>(std::stoul(listen.substr(colon + 1)));
-    const tcp::endpoint endpoint(address, port);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(tcp::acceptor::reuse_address(true));
-    acceptor.bind(endpoint);
-    acceptor.listen(asio::socket_base::max_listen_connections);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "null_server: cannot listen on %s: %s\n", listen.c_str(), e.what());
-    return 2;
+  std::string ports;
+  for (const std::string& listen : listens) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      std::fprintf(stderr, "null_server: --listen wants HOST:PORT, not '%s'\n", listen.c_str());
+      return 2;
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(io);
+    try {
+      const auto address = asio::ip::make_address(listen.substr(0, colon));
+      const auto port = static_cast<unsigned short>(std::stoul(listen.substr(colon + 1)));
+      const tcp::endpoint endpoint(address, port);
+      acceptor->open(endpoint.protocol());
+      acceptor->set_option(tcp::acceptor::reuse_address(true));
+      acceptor->bind(endpoint);
+      acceptor->listen(asio::socket_base::max_listen_connections);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "null_server: cannot listen on %s: %s\n", listen.c_str(), e.what());
+      return 2;
+    }
+    ports += " " + std::to_string(acceptor->local_endpoint().port());
+    acceptors.push_back(std::move(acceptor));
   }
-  std::printf("NULL_SERVER listening %u\n", acceptor.local_endpoint().port());
+  std::printf("NULL_SERVER listening%s\n", ports.c_str());
   std::fflush(stdout);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](error_code, int) {
-    acceptor.close();
+    for (auto& acceptor : acceptors) acceptor->close();
     io.stop();
   });
-  accept(acceptor, options);
+  for (auto& acceptor : acceptors) accept(*acceptor, options);
   io.run();
   std::printf("NULL_SERVER requests=%llu\n", static_cast<unsigned long long>(options.requests));
   return 0;

@@ -24,6 +24,10 @@
 #   LOADBENCH_FLOOR            1: run BUILD_DIR/bin/null_server (an HTTP server that answers 200
 #                              and does nothing else), if built, as a third server in both
 #                              phases: what this machine allows any server [1]
+#   LOADBENCH_RECEIVER     where alertrouterd's notifications go: "null_server" (BUILD_DIR/bin/
+#                          null_server on the client core, answering 200: they are delivered)
+#                          or "closed" (a closed port: one refused attempt, then dead-lettered)
+#                          [null_server if built, else closed]
 #   LOADBENCH_PROBE            1: time a fixed unit of work on the client core every millisecond
 #                              through each fixed-rate run (BUILD_DIR/bin/cpu_probe, if built),
 #                              and report the share of 50 ms windows the core was slow in [1]
@@ -75,9 +79,24 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need_fds" ]; then
       "(raise the hard limit)"
 fi
 
+receiver=${LOADBENCH_RECEIVER:-$([ -n "$null_server" ] && echo null_server || echo closed)}
+case "$receiver" in
+  closed) ;;
+  null_server)
+    [ -x "$build/bin/null_server" ] ||
+      die "$build/bin/null_server not found (build the null_server target, or LOADBENCH_RECEIVER=closed)"
+    ;;
+  *) die "LOADBENCH_RECEIVER must be null_server or closed, not '$receiver'" ;;
+esac
+
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/loadbench.XXXXXX")
 server_pid=""
+receiver_pid=""
 cleanup() {
+  if [ -n "$receiver_pid" ]; then
+    kill -KILL "$receiver_pid" 2>/dev/null || true
+    wait "$receiver_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -91,11 +110,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A 127.0.0.1 port nothing listens on now (a connection to it is refused).
+# A 127.0.0.1 port nothing listens on now (a connection to it is refused), below the kernel's
+# ephemeral range, so no client socket (loadgen's, wrk's, alertrouterd's deliveries, or one in
+# TIME_WAIT from an earlier case) holds it when a server binds it.
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$ephemeral_low" -gt 12000 ] 2>/dev/null || ephemeral_low=32768
 closed_port() {
   local port
   for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
@@ -139,17 +162,48 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status"; }
 
 # alertrouterd's configuration: the example (config/examples/wmcs.yaml) with every webhook
-# contact pointed at a closed port and a single delivery attempt, so a notification costs its
-# construction, its durable record, one refused connection and its dead-lettering, and no other
-# process competes for the cores. The state store lives in the scratch directory (on disk,
-# fsynced: durability is part of what is measured).
-undeliverable=$(closed_port)
-sed -E -e "s#http://127\.0\.0\.1:9000/#http://127.0.0.1:$undeliverable/#g" \
-  -e 's/^  # (max_attempts:) [0-9]+/  \1 1/' \
-  "$repo/config/examples/wmcs.yaml" >"$scratch/alertrouter.yaml"
-if ! grep -q "^  max_attempts: 1$" "$scratch/alertrouter.yaml" ||
-  ! grep -q ":$undeliverable/" "$scratch/alertrouter.yaml"; then
-  die "could not derive the bench configuration from config/examples/wmcs.yaml"
+# contact pointed at the receiver. With LOADBENCH_RECEIVER=null_server (the default) that is a
+# null_server on the client's core, for the whole run, answering every POST 200: a notification
+# costs its construction, its durable record, its delivery on a keep-alive connection and its
+# delivered mark, as in production. With `closed` it is a closed port and a single delivery
+# attempt: one refused connection, then the dead-lettering (a warning line and a store write).
+# The state store lives in the scratch directory (on disk, fsynced: durability is part of what is
+# measured).
+if [ "$receiver" = null_server ]; then
+  # One port per webhook contact (alice, bob, ..., cloud-feed): separate endpoints, as people's
+  # webhooks are in production, so each has its own connection pool and in-flight limit.
+  mapfile -t contacts < <(grep -oE 'http://127\.0\.0\.1:9000/[A-Za-z0-9_-]+' \
+    "$repo/config/examples/wmcs.yaml" | sort -u)
+  [ "${#contacts[@]}" -gt 0 ] || die "no webhook contact found in config/examples/wmcs.yaml"
+  listen_args=()
+  for _ in "${contacts[@]}"; do listen_args+=(--listen 127.0.0.1:0); done
+  taskset -c "$wrk_cpu" "$build/bin/null_server" "${listen_args[@]}" >"$scratch/receiver.out" 2>&1 &
+  receiver_pid=$!
+  receiver_ports=""
+  for _ in $(seq 100); do
+    receiver_ports=$(sed -n 's/^NULL_SERVER listening //p' "$scratch/receiver.out")
+    [ -n "$receiver_ports" ] && break
+    kill -0 "$receiver_pid" 2>/dev/null || { cat "$scratch/receiver.out" >&2; die "null_server exited"; }
+    sleep 0.05
+  done
+  [ -n "$receiver_ports" ] || die "null_server did not start listening"
+  read -ra ports <<<"$receiver_ports"
+  rewrite=()
+  for i in "${!contacts[@]}"; do
+    rewrite+=(-e "s#${contacts[$i]}([\"/?])#http://127.0.0.1:${ports[$i]}/${contacts[$i]##*/}\\1#g")
+  done
+  sed -E "${rewrite[@]}" "$repo/config/examples/wmcs.yaml" >"$scratch/alertrouter.yaml"
+  ! grep -q '127\.0\.0\.1:9000/' "$scratch/alertrouter.yaml" ||
+    die "could not derive the bench configuration from config/examples/wmcs.yaml"
+else
+  undeliverable=$(closed_port)
+  sed -E -e "s#http://127\.0\.0\.1:9000/#http://127.0.0.1:$undeliverable/#g" \
+    -e 's/^  # (max_attempts:) [0-9]+/  \1 1/' \
+    "$repo/config/examples/wmcs.yaml" >"$scratch/alertrouter.yaml"
+  if ! grep -q "^  max_attempts: 1$" "$scratch/alertrouter.yaml" ||
+    ! grep -q ":$undeliverable/" "$scratch/alertrouter.yaml"; then
+    die "could not derive the bench configuration from config/examples/wmcs.yaml"
+  fi
 fi
 
 # Alertmanager's: group as the webhook bodies are grouped, into a receiver with no
@@ -208,10 +262,14 @@ server_check() {
       /^alertrouter_state_commits_total / { commits = $2 }
       /^alertrouter_state_committed_webhooks_total / { committed = $2 }
       /^alertrouter_state_commit_duration_seconds_sum / { commit_s = $2 }
+      /^alertrouter_notifications_total\{.*result="delivered"\} / { delivered += $2 }
+      /^alertrouter_notifications_total\{.*result="gave_up"\} /   { gave_up += $2 }
+      /^alertrouter_outbox_pending / { pending = $2 }
       END { printf "opened=%d reopened=%d resolved=%d duplicates=%d stale=%d 4xx+5xx=%d " \
-                   "commits=%d committed_webhooks=%d mean_commit_us=%d",
+                   "commits=%d committed_webhooks=%d mean_commit_us=%d " \
+                   "notifications_delivered=%d gave_up=%d still_pending=%d",
                    opened, reopened, resolved, dup, stale, bad, commits, committed,
-                   commits ? 1e6 * commit_s / commits : 0 }'
+                   commits ? 1e6 * commit_s / commits : 0, delivered, gave_up, pending }'
   else
     curl -sf "http://127.0.0.1:$port/metrics" | awk '
       /^alertmanager_alerts_received_total\{status="firing",version="v2"\} /   { firing = $2 }
@@ -224,8 +282,30 @@ server_check() {
   fi
 }
 
-# One case: a fresh server, one wrk run, one results line:
-#   server size requests duration_us p50_us p99_us errors peak_kib server_cpu% wrk_cpu% check
+# How long alertrouterd on port $1 takes, from now, until no notification is pending: the
+# delivery work of the alerts it accepted but has not finished yet (its outbox delivers to each
+# URL one at a time, in order, so under a saturating load it falls behind). Prints
+# microseconds; polls /metrics every 50 ms, for at most 120 s (then prints what it waited and
+# stops waiting). 0 for the other servers.
+drain_us() {
+  local server=$1 port=$2 start now pending
+  [ "$server" = alertrouterd ] || { echo 0; return; }
+  start=$(date +%s%N)
+  for _ in $(seq 2400); do
+    pending=$(curl -sf "http://127.0.0.1:$port/metrics" |
+      awk '/^alertrouter_outbox_pending / { print $2 + 0 }')
+    [ "${pending:-1}" = 0 ] && break
+    sleep 0.05
+  done
+  now=$(date +%s%N)
+  echo $(((now - start) / 1000))
+}
+
+# One case: a fresh server, one wrk run, then the server's delivery backlog drained; one
+# results line:
+#   server size requests duration_us p50_us p99_us errors peak_kib server_cpu% wrk_cpu% drain_us
+#   check
+# server_cpu% is over the wrk run and the drain together.
 run_case() {
   local server=$1 size=$2 port mode
   port=$(closed_port)
@@ -239,6 +319,8 @@ run_case() {
     tail -20 "$scratch/$server.log" >&2
     die "$server exited during the run"
   fi
+  local drain
+  drain=$(drain_us "$server" "$port")
   ticks_after=$(cpu_ticks)
   local peak
   peak=$(peak_rss_kib)
@@ -250,20 +332,27 @@ run_case() {
 
   grep -q '^LOADBENCH ' "$out" || { cat "$out" >&2; die "no LOADBENCH line from wrk"; }
   awk -v server="$server" -v size="$size" -v peak="$peak" -v tck="$clk_tck" \
-      -v ticks=$((ticks_after - ticks_before)) -v check="$check" '
+      -v ticks=$((ticks_after - ticks_before)) -v drain="$drain" -v check="$check" '
     /^LOADBENCH(_INIT)? / { for (i = 2; i <= NF; i++) { split($i, kv, "="); f[$1, kv[1]] = kv[2] } }
     END {
       secs = f["LOADBENCH", "duration_us"] / 1e6
       wrk_cpu = f["LOADBENCH", "cpu_s"] - f["LOADBENCH_INIT", "cpu_s"]
-      printf "%s %s %d %d %d %d %d %d %.2f %.2f %s\n", server, size, f["LOADBENCH", "requests"],
+      printf "%s %s %d %d %d %d %d %d %.2f %.2f %d %s\n", server, size, f["LOADBENCH", "requests"],
              f["LOADBENCH", "duration_us"], f["LOADBENCH", "p50_us"], f["LOADBENCH", "p99_us"],
-             f["LOADBENCH", "errors"], peak, 100 * ticks / tck / secs, 100 * wrk_cpu / secs, check
+             f["LOADBENCH", "errors"], peak, 100 * ticks / tck / (secs + drain / 1e6),
+             100 * wrk_cpu / secs, drain, check
     }' "$out" >>"$results"
 }
 
 echo "Load benchmark: $alertrouterd vs $("$alertmanager" --version 2>&1 | head -1)"
 echo "wrk -t1 -c$connections -d$duration pinned to core $wrk_cpu, each server to core $server_cpu;" \
   "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$receiver" = null_server ]; then
+  echo "alertrouterd's notifications go to a null_server on core $wrk_cpu (${#contacts[@]} ports," \
+    "one per webhook contact), which answers 200: delivered"
+else
+  echo "alertrouterd's notifications go to a closed port: one refused attempt, then dead-lettered"
+fi
 closed_servers="alertrouterd alertmanager"
 [ -z "$null_server" ] || closed_servers="$closed_servers floor"
 for size in $sizes; do
@@ -279,22 +368,24 @@ awk '
   function ms(us) { return sprintf("%.2f ms", us / 1000) }
   function label(server) { return server == "floor" ? "floor (null_server)" : server }
   {
-    server = $1; size = $2; secs = $4 / 1e6
+    # Rates over the wrk run and the drain of the delivery backlog together: every alert
+    # counted has also had its notifications delivered.
+    server = $1; size = $2; secs = ($4 + $11) / 1e6
     rps = $3 / secs; aps = rps * size
     # CPU time of the server per alert: what a busy machine disturbs least.
     cpu_us = $9 / 100 * secs * 1e6 / ($3 * size)
     key = server SUBSEP size; alerts[key] = aps; p99[key] = $6; cpu[key] = cpu_us
     if (!(size in seen)) { seen[size] = 1; order[++n] = size }
-    row[++rows] = sprintf("| %s | %d alert%s/request | %.0f | %.0f | %s | %s | %.1f MiB | %.0f%% | %.1f us | %.0f%% | %d |",
+    row[++rows] = sprintf("| %s | %d alert%s/request | %.0f | %.0f | %s | %s | %.1f MiB | %.0f%% | %.1f us | %.0f%% | %.1f s | %d |",
                           label(server), size, size == 1 ? "" : "s", rps, aps, ms($5), ms($6),
-                          $8 / 1024, $9, cpu_us, $10, $7)
-    took = $11
-    for (i = 12; i <= NF; i++) took = took " " $i
+                          $8 / 1024, $9, cpu_us, $10, $11 / 1e6, $7)
+    took = $12
+    for (i = 13; i <= NF; i++) took = took " " $i
     check[rows] = sprintf("%s, %d alert%s/request: %s", label(server), size, size == 1 ? "" : "s", took)
   }
   END {
-    print "| server | payload | requests/s | alerts/s | p50 | p99 | peak RSS | server CPU | server CPU/alert | wrk CPU | errors |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| server | payload | requests/s | alerts/s | p50 | p99 | peak RSS | server CPU | server CPU/alert | wrk CPU | delivery drain | errors |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for (i = 1; i <= rows; i++) print row[i]
     print ""
     # The floor column: the alerts/s of a server that does nothing, as a multiple of
@@ -362,7 +453,6 @@ run_rate_case() {
     cat "$out" >&2
     die "loadgen failed against $server"
   fi
-  ns_after=$(date +%s%N)
   local slow="-"
   if [ -n "$probe_pid" ]; then
     wait "$probe_pid" || true
@@ -373,6 +463,9 @@ run_rate_case() {
     tail -20 "$scratch/$server.log" >&2
     die "$server exited during the run"
   fi
+  local drain
+  drain=$(drain_us "$server" "$port")
+  ns_after=$(date +%s%N)
   ticks_after=$(cpu_ticks)
   local peak check
   peak=$(peak_rss_kib)
@@ -381,12 +474,14 @@ run_rate_case() {
 
   local line
   line=$(grep '^LOADGEN ' "$out") || { cat "$out" >&2; die "no LOADGEN line from loadgen"; }
-  # Server CPU over loadgen's whole run (warmup and drain included), as a share of one core.
+  # Server CPU over loadgen's whole run (warmup and drain included) and the delivery drain, as a
+  # share of one core.
   awk -v ticks=$((ticks_after - ticks_before)) -v tck="$clk_tck" \
       -v ns=$((ns_after - ns_before)) -v peak="$peak" -v server="$server" -v size="$size" \
-      -v ratio="$ratio" -v slow="$slow" -v line="${line#LOADGEN }" 'BEGIN {
-    printf "server=%s size=%s ratio=%s peak_kib=%d server_cpu=%.1f probe_slow=%s %s\n", server,
-           size, ratio, peak, 100 * ticks / tck / (ns / 1e9), slow, line }' >>"$rate_results"
+      -v ratio="$ratio" -v slow="$slow" -v drain="$drain" -v line="${line#LOADGEN }" 'BEGIN {
+    printf "server=%s size=%s ratio=%s peak_kib=%d server_cpu=%.1f probe_slow=%s drain_us=%d %s\n",
+           server, size, ratio, peak, 100 * ticks / tck / (ns / 1e9), slow, drain, line }' \
+    >>"$rate_results"
   echo "$([ "$server" = floor ] && echo "floor (null_server)" || echo "$server")," \
     "$size alert$([ "$size" = 1 ] || echo s)/request, ${ratio}x: $check" \
     >>"$rate_checks"
@@ -453,13 +548,17 @@ awk '
     }
     size = f["size"]; ratio = f["ratio"]
     offered = f["rate"] * size; achieved = f["achieved_rps"] * size
-    # Keeping up: the achieved rate is the offered one, and every request due was sent in time
-    # and answered. Otherwise the server is saturated, its latencies grow with the run length,
-    # and no p99 target can be called met.
+    # Keeping up: the achieved rate is the offered one, every request due was sent in time and
+    # answered, and the notifications were delivered as they came (what was left at the end
+    # delivered within 5 s). Otherwise the server is saturated, its latencies (or its delivery
+    # backlog) grow with the run length, and no p99 target can be called met.
     keeps = f["achieved_rps"] >= 0.95 * f["rate"] && f["backlog_end"] == 0 && f["unsent"] == 0 &&
-            f["timeouts"] == 0
+            f["timeouts"] == 0 && f["drain_us"] <= 5e6
     behind = sprintf("cannot keep up: achieved %.0f%% of offered, %d due and unsent at the end, " \
-                     "%d never sent", 100 * f["achieved_rps"] / f["rate"], f["backlog_end"], f["unsent"])
+                     "%d never sent", 100 * f["achieved_rps"] / f["rate"], f["backlog_end"],
+                     f["unsent"])
+    if (f["drain_us"] > 0)
+      behind = behind sprintf(", delivery backlog drained in %.1f s", f["drain_us"] / 1e6)
     limit = ratio == 5 ? 5000 : ratio == 10 ? 2000 : 0
     if (f["server"] == "alertmanager") {
       verdict = keeps ? "reference (keeps up)" : "reference, " behind
