@@ -468,8 +468,6 @@ class sqlite_store final : public state_store {
                       "UPDATE outbox SET state = 'dead', attempts = ?, finished_ms = ?, "
                       "last_error = ? WHERE id = ? AND state = 'pending'");
     set_meta_ = statement(d, file_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    sync_normal_ = statement(d, file_, "PRAGMA synchronous = NORMAL");
-    sync_full_ = statement(d, file_, "PRAGMA synchronous = FULL");
     read_high_water();
   }
 
@@ -508,8 +506,13 @@ class sqlite_store final : public state_store {
     });
     try {
       // Set for every transaction, so a failure to switch back can never leave change sets
-      // committed without their fsync: if FULL cannot be set, the commit fails.
-      (progress_only ? sync_normal_ : sync_full_).run();
+      // committed without their fsync: if FULL cannot be set, the commit fails. Prepared
+      // afresh each time: PRAGMA synchronous takes effect when it is prepared, and a prepared
+      // copy run again is re-prepared only as it runs, so a kept statement would apply the level
+      // its previous run asked for (after two progress-only commits, a change set at NORMAL).
+      exec(db_.get(), file_,
+           progress_only ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+           "set synchronous on");
       begin_.run();
       for (change_set& set : sets) {
         for (const routing::incident& inc : set.incidents) write_incident(inc);
@@ -724,7 +727,6 @@ class sqlite_store final : public state_store {
   // Destroyed (its thread joined, its connection closed) before db_ and lock_.
   std::unique_ptr<wal_checkpointer> checkpointer_;
   std::uint64_t forced_checkpoints_ = 0;
-  statement sync_normal_, sync_full_;
   statement begin_, commit_, upsert_incident_, insert_message_, insert_body_, attempt_, delivered_,
       dead_, set_meta_;
   std::uint64_t next_seq_ = 1;

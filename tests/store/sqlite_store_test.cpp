@@ -8,13 +8,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -91,6 +96,169 @@ change_set sample_set(std::uint64_t first_id) {
                   make_message("resolve-" + std::to_string(first_id + 1), "receiver:cloud-feed",
                                routing::notification_kind::resolve)};
   return set;
+}
+
+// SQLite's default VFS with every xSync counted, made the default while it lives (so the
+// stores a test opens use it) and the previous default restored after. One at a time.
+class sync_counting_vfs {
+ public:
+  sync_counting_vfs() {
+    base_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *base_;
+    vfs_.zName = "alertrouter-test-sync-counting";
+    vfs_.szOsFile = static_cast<int>(sizeof(file)) + base_->szOsFile;
+    vfs_.pAppData = this;
+    vfs_.xOpen = &sync_counting_vfs::open;
+    sqlite3_vfs_register(&vfs_, 1);
+  }
+  ~sync_counting_vfs() {
+    sqlite3_vfs_register(base_, 1);
+    sqlite3_vfs_unregister(&vfs_);
+  }
+  sync_counting_vfs(const sync_counting_vfs&) = delete;
+  sync_counting_vfs& operator=(const sync_counting_vfs&) = delete;
+
+  // xSync calls on files whose name ends in `suffix` ("-wal": the commits' fsyncs in WAL mode).
+  int syncs(std::string_view suffix) const {
+    const std::lock_guard lock(mutex_);
+    int n = 0;
+    for (const auto& [name, count] : syncs_) {
+      if (name.ends_with(suffix)) n += count;
+    }
+    return n;
+  }
+
+ private:
+  // Our file object: the base VFS's file follows it in the same allocation (szOsFile).
+  struct alignas(std::max_align_t) file {
+    sqlite3_file base;
+    sync_counting_vfs* vfs;
+    std::string* name;  // owned by syncs_'s key set; never freed while the VFS lives
+    sqlite3_file* real() { return reinterpret_cast<sqlite3_file*>(this + 1); }
+  };
+
+  static int open(sqlite3_vfs* v, const char* name, sqlite3_file* f, int flags, int* out) {
+    auto* self = static_cast<sync_counting_vfs*>(v->pAppData);
+    auto* ours = reinterpret_cast<file*>(f);
+    ours->base.pMethods = nullptr;
+    const int rc = self->base_->xOpen(self->base_, name, ours->real(), flags, out);
+    if (rc != SQLITE_OK) return rc;
+    ours->vfs = self;
+    ours->name = self->name_slot(name != nullptr ? name : "");
+    self->install_methods(ours->real()->pMethods);
+    ours->base.pMethods = &self->methods_;
+    return SQLITE_OK;
+  }
+
+  std::string* name_slot(const std::string& name) {
+    const std::lock_guard lock(mutex_);
+    syncs_.try_emplace(name, 0);
+    names_.push_back(std::make_unique<std::string>(name));
+    return names_.back().get();
+  }
+
+  void install_methods(const sqlite3_io_methods* real) {
+    const std::lock_guard lock(mutex_);
+    if (methods_.iVersion != 0) return;  // every file of the unix VFS has the same methods
+    methods_ = *real;
+    methods_.xClose = [](sqlite3_file* f) { return unwrap(f)->pMethods->xClose(unwrap(f)); };
+    methods_.xRead = [](sqlite3_file* f, void* b, int n, sqlite3_int64 o) {
+      return unwrap(f)->pMethods->xRead(unwrap(f), b, n, o);
+    };
+    methods_.xWrite = [](sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+      return unwrap(f)->pMethods->xWrite(unwrap(f), b, n, o);
+    };
+    methods_.xTruncate = [](sqlite3_file* f, sqlite3_int64 n) {
+      return unwrap(f)->pMethods->xTruncate(unwrap(f), n);
+    };
+    methods_.xSync = [](sqlite3_file* f, int flags) {
+      auto* ours = reinterpret_cast<file*>(f);
+      {
+        const std::lock_guard counting(ours->vfs->mutex_);
+        ++ours->vfs->syncs_[*ours->name];
+      }
+      return unwrap(f)->pMethods->xSync(unwrap(f), flags);
+    };
+    methods_.xFileSize = [](sqlite3_file* f, sqlite3_int64* n) {
+      return unwrap(f)->pMethods->xFileSize(unwrap(f), n);
+    };
+    methods_.xLock = [](sqlite3_file* f, int l) {
+      return unwrap(f)->pMethods->xLock(unwrap(f), l);
+    };
+    methods_.xUnlock = [](sqlite3_file* f, int l) {
+      return unwrap(f)->pMethods->xUnlock(unwrap(f), l);
+    };
+    methods_.xCheckReservedLock = [](sqlite3_file* f, int* r) {
+      return unwrap(f)->pMethods->xCheckReservedLock(unwrap(f), r);
+    };
+    methods_.xFileControl = [](sqlite3_file* f, int op, void* a) {
+      return unwrap(f)->pMethods->xFileControl(unwrap(f), op, a);
+    };
+    methods_.xSectorSize = [](sqlite3_file* f) {
+      return unwrap(f)->pMethods->xSectorSize(unwrap(f));
+    };
+    methods_.xDeviceCharacteristics = [](sqlite3_file* f) {
+      return unwrap(f)->pMethods->xDeviceCharacteristics(unwrap(f));
+    };
+    methods_.xShmMap = [](sqlite3_file* f, int i, int sz, int ext, void volatile** p) {
+      return unwrap(f)->pMethods->xShmMap(unwrap(f), i, sz, ext, p);
+    };
+    methods_.xShmLock = [](sqlite3_file* f, int o, int n, int fl) {
+      return unwrap(f)->pMethods->xShmLock(unwrap(f), o, n, fl);
+    };
+    methods_.xShmBarrier = [](sqlite3_file* f) { unwrap(f)->pMethods->xShmBarrier(unwrap(f)); };
+    methods_.xShmUnmap = [](sqlite3_file* f, int d) {
+      return unwrap(f)->pMethods->xShmUnmap(unwrap(f), d);
+    };
+    methods_.xFetch = [](sqlite3_file* f, sqlite3_int64 o, int n, void** p) {
+      return unwrap(f)->pMethods->xFetch(unwrap(f), o, n, p);
+    };
+    methods_.xUnfetch = [](sqlite3_file* f, sqlite3_int64 o, void* p) {
+      return unwrap(f)->pMethods->xUnfetch(unwrap(f), o, p);
+    };
+  }
+
+  static sqlite3_file* unwrap(sqlite3_file* f) { return reinterpret_cast<file*>(f)->real(); }
+
+  sqlite3_vfs* base_ = nullptr;
+  sqlite3_vfs vfs_{};
+  sqlite3_io_methods methods_{};
+  mutable std::mutex mutex_;
+  std::map<std::string, int> syncs_;
+  std::vector<std::unique_ptr<std::string>> names_;
+};
+
+change_set delivered_set(const std::string& id) {
+  change_set set;
+  set.progress.push_back({progress_update::what::delivered, id, 1, 1000, {}});
+  return set;
+}
+
+// A webhook's change set is answered 2xx once its commit returns: that commit must have synced
+// the WAL, whatever progress-only commits (synchronous=NORMAL) came before it. PRAGMA
+// synchronous applies when it is prepared, so a statement prepared once and run again applied the
+// level of its previous run: after two progress-only commits, a change set went out unsynced.
+TEST(SqliteStore, EveryChangeSetCommitSyncsTheWalEvenAfterProgressOnlyCommits) {
+  sync_counting_vfs vfs;
+  scratch_dir dir;
+  auto s = open_sqlite_store(dir.state());
+  // As after a restart with notifications pending: their deliveries are marked (each mark its
+  // own progress-only commit) before the first webhook's change set comes.
+  for (int round = 0; round < 3; ++round) {
+    const int progress = vfs.syncs("-wal");
+    commit_one(*s, delivered_set("page-1"));
+    commit_one(*s, delivered_set("resolve-2"));
+    commit_one(*s, delivered_set("nosuch"));
+    EXPECT_EQ(vfs.syncs("-wal"), progress) << "progress alone is not synced, round " << round;
+    int before = vfs.syncs("-wal");
+    change_set next = sample_set(10 + 4 * static_cast<std::uint64_t>(round));
+    commit_one(*s, next);
+    EXPECT_GT(vfs.syncs("-wal"), before) << "change set after progress, round " << round;
+    before = vfs.syncs("-wal");
+    change_set again = sample_set(12 + 4 * static_cast<std::uint64_t>(round));
+    commit_one(*s, again);
+    EXPECT_GT(vfs.syncs("-wal"), before) << "change set after a change set, round " << round;
+  }
 }
 
 TEST(SqliteStore, RoundTripsIncidentsAndMessagesAcrossReopen) {
