@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <random>
 #include <unordered_map>
 #include <utility>
@@ -61,15 +62,23 @@ struct outbox::state {
   void kick(destination& d) {
     if (stopping || d.in_flight || d.queue.empty() || transport == nullptr) return;
     outbox_entry& head = d.queue.front();
-    // Capped: a wall clock stepped back since the time was recorded (a restart with a wrong
-    // clock, then NTP) must not hold the queue for the size of the step.
-    const std::int64_t wait =
-        std::min<std::int64_t>(head.next_attempt_ms - now_ms(), options.max_backoff.count());
+    const std::int64_t now = now_ms();
+    // No retry is ever set further ahead than max_backoff: a time beyond that was recorded
+    // before the wall clock was stepped back (a restart with a wrong clock, then NTP), and must
+    // not hold the queue for the size of the step. Brought in, so the wait ends after all.
+    if (head.next_attempt_ms - now > options.max_backoff.count()) {
+      head.next_attempt_ms = now + options.max_backoff.count();
+    }
+    const std::int64_t wait = head.next_attempt_ms - now;
     if (wait > 0) {
       if (d.timer_armed) return;
       d.timer_armed = true;
       d.timer.expires_after(milliseconds(wait));
-      d.timer.async_wait([this, &d](const boost::system::error_code& ec) {
+      // The outbox may be destroyed while the wait is pending (its destructor cancels the
+      // timer, but the handler still runs later): then it must not touch `d`.
+      d.timer.async_wait([this, &d, alive = std::weak_ptr<void>(alive_token)](
+                             const boost::system::error_code& ec) {
+        if (alive.expired()) return;
         d.timer_armed = false;
         if (!ec) kick(d);
       });
@@ -125,6 +134,8 @@ struct outbox::state {
   std::size_t pending = 0;
   std::uint64_t dead_total = 0;
   bool stopping = false;
+  // Reset first thing by the destructor: a timer handler that runs later sees it expired.
+  std::shared_ptr<void> alive_token = std::make_shared<int>(0);
 };
 
 outbox::outbox(asio::io_context& io, outbox_journal& journal, outbox_options options,
@@ -133,6 +144,7 @@ outbox::outbox(asio::io_context& io, outbox_journal& journal, outbox_options opt
     : state_(std::make_unique<state>(io, journal, options, observer, std::move(wall_clock))) {}
 
 outbox::~outbox() {
+  state_->alive_token.reset();
   for (auto& [url, d] : state_->destinations) d->timer.cancel();
 }
 

@@ -323,5 +323,48 @@ TEST_F(outbox_test, stop_leaves_unfinished_work_pending_not_dead) {
   });
 }
 
+TEST_F(outbox_test, a_retry_time_from_before_the_clock_was_stepped_back_holds_nothing) {
+  // Recorded by a process whose wall clock ran an hour fast (or resumed from its store after
+  // NTP stepped the clock back): due in an hour by today's clock. No retry is ever set further
+  // ahead than max_backoff, so it is attempted after at most that, and the resolve behind it
+  // to the same URL follows.
+  make_outbox(fast());  // max_backoff 20 ms
+  on_io([this] {
+    outbox_entry e;
+    e.req = request("page-from-the-future", "/a");
+    const auto now = std::chrono::system_clock::now();
+    e.created_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    e.attempts = 1;
+    e.next_attempt_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>((now + 1h).time_since_epoch())
+            .count();
+    box_->resume(std::move(e));
+    box_->submit(request("resolve-behind-it", "/a", routing::notification_kind::resolve));
+  });
+  ASSERT_TRUE(eventually([this] { return box_->pending() == 0; }));
+  EXPECT_EQ(keys_at("/a"), (std::vector<std::string>{"page-from-the-future", "resolve-behind-it"}));
+}
+
+TEST_F(outbox_test, destroyed_on_a_running_io_context_with_a_retry_waiting) {
+  // main.cpp stops the io_context before destroying the outbox; a destructor must not rely on
+  // that. The cancelled retry timer's handler runs after the outbox is gone (ASan: it wrote to
+  // the freed destination), and no attempt follows.
+  on_io([this] { scripts_["/a"] = std::vector<unsigned>(100, 503); });
+  outbox_options o = fast();
+  o.initial_backoff = 50ms;
+  o.max_backoff = 50ms;
+  make_outbox(o);
+  on_io([this] { box_->submit(request("page-1", "/a")); });
+  ASSERT_TRUE(eventually([this] { return !observer_.retries.empty(); }));
+  on_io([this] {
+    sender_.reset();
+    box_.reset();
+  });
+  std::this_thread::sleep_for(150ms);  // past when the retry was due
+  on_io([] {});                        // the cancelled handler has run by now
+  EXPECT_EQ(keys_at("/a").size(), 1u);
+}
+
 }  // namespace
 }  // namespace alertrouter::daemon
