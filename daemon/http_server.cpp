@@ -58,6 +58,13 @@ http_response plain(unsigned status, std::string body) {
   return r;
 }
 
+// Without the optional white space (spaces and tabs) around a field value or list element.
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
 bool has_no_body(unsigned status) { return status == 204 || status == 304; }
 
 }  // namespace
@@ -220,6 +227,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
 
   void on_header(const error_code& ec) {
     if (ec) return on_read_error(ec);
+    if (refuse_transfer_coding()) return;
     if (parser_->is_done()) return on_request();
     const auto& req = parser_->get();
     if (req.version() >= 11 && ascii_iequals(req[http::field::expect], "100-continue")) {
@@ -232,6 +240,37 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
       return;
     }
     read_body();
+  }
+
+  // RFC 9112 6.1 and 6.3: a request whose framing only chunked transfer coding defines. Beast
+  // reads a request with another coding (gzip, identity, "chunked, gzip") as having no body,
+  // so what the client sent as its body would be parsed as the next request: refused, and the
+  // connection closed, before any of it is read. An HTTP/1.0 request with Transfer-Encoding
+  // likewise (its framing is faulty, whatever Content-Length says). True when refused.
+  bool refuse_transfer_coding() {
+    const auto& req = parser_->get();
+    const auto codings = req.equal_range(http::field::transfer_encoding);
+    if (codings.first == codings.second) return false;
+    unsigned status = 0;
+    std::string reason;
+    if (req.version() < 11) {
+      status = 400;
+      reason = "Transfer-Encoding in an HTTP/1.0 request";
+    } else if (std::next(codings.first) != codings.second ||
+               !ascii_iequals(trim(codings.first->value()), "chunked")) {
+      status = 501;
+      reason = "transfer coding other than chunked";
+    } else {
+      return false;
+    }
+    const std::string_view target = req.target();
+    const std::string path(target.substr(0, target.find('?')));
+    ++server_->stats.malformed_requests;
+    server_->log("http request refused status=" + std::to_string(status) + " reason=\"" + reason +
+                 "\" path=" + path + " remote=" + remote_);
+    if (server_->refused) server_->refused(path, status);
+    reply_and_close(plain(status, "request refused: " + reason + "\n"));
+    return true;
   }
 
   void read_body() {
@@ -300,6 +339,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
 
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
+    head_ = msg.method() == http::verb::head;
     phase_ = phase::handling;
     server_->dispatch(req, http_responder(shared_from_this()));
   }
@@ -311,7 +351,10 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     write(std::move(res), !keep_alive_ || server_->stopping, version_);
   }
 
-  void reply_and_close(http_response res) { write(std::move(res), true, 11); }
+  void reply_and_close(http_response res) {
+    head_ = false;  // the server's own refusals come before any method is known to be HEAD
+    write(std::move(res), true, 11);
+  }
 
   void write(http_response res, bool close_after, unsigned version) {
     if (res.status < 200 || res.status > 599) {
@@ -333,7 +376,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
 
   // The response as HTTP/1.x bytes in out_: status line, Content-Type and Content-Length (none
   // for 204 and 304), the handler's extra fields, Connection when it differs from the version's
-  // default, then the body.
+  // default, then the body, except for a HEAD request (RFC 9110 9.3.2: the fields a GET would
+  // get, Content-Length included, and no content).
   void serialize(const http_response& res, bool close_after, unsigned version) {
     out_.clear();
     out_ += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
@@ -348,7 +392,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     if (close_after && version >= 11) add_field("Connection", "close");
     if (!close_after && version < 11) add_field("Connection", "keep-alive");
     out_ += "\r\n";
-    if (body) out_ += res.body;
+    if (body && !head_) out_ += res.body;
   }
 
   void add_field(std::string_view name, std::string_view value) {
@@ -413,6 +457,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   bool close_after_write_ = false;
   bool keep_alive_ = true;  // of the request being handled
   unsigned version_ = 11;
+  bool head_ = false;  // the request being answered is HEAD
 };
 
 http_responder::~http_responder() {

@@ -115,14 +115,18 @@ struct http_server_stats {
 };
 
 // Told about each request the server refuses itself, before any handler runs: the path as far
-// as it was read ("" when unknown) and the status sent (400, 413, 431). Called on the io thread.
+// as it was read ("" when unknown) and the status sent (400, 413, 431, 501). Called on the io
+// thread.
 using http_refusal_observer = std::function<void(std::string_view path, unsigned status)>;
 
 // HTTP/1.1 server with keep-alive and pipelining (responses in request order, one request in
 // handling at a time per connection). Per request it answers:
 //   unknown path 404; known path, other method 405 with Allow; malformed request 400 and close;
 //   header over max_header 431 and close; body over max_body 413 and close (a Content-Length
-//   over the limit is answered before the body is read); `Connection: close` honoured.
+//   over the limit is answered before the body is read); a transfer coding other than chunked
+//   501 and close, Transfer-Encoding in HTTP/1.0 400 and close (both before the body is read:
+//   it cannot be framed); `Connection: close` honoured. A HEAD request's answer is the handler's
+//   without its content (Content-Length kept).
 // A request not complete within read_timeout closes its connection without an answer; each
 // connection has its own timers, so a slow client never delays the others. Responses are written
 // with one gather write on sockets with TCP_NODELAY.

@@ -214,9 +214,11 @@ class metrics::scrape_collector : public prometheus::Collectable {
     out.push_back(single("alertrouter_http_headers_too_large_total",
                          "HTTP requests refused with 431 (header too large).", MetricType::Counter,
                          d(s.headers_too_large)));
-    out.push_back(single("alertrouter_http_malformed_requests_total",
-                         "Malformed HTTP requests refused with 400 by the server.",
-                         MetricType::Counter, d(s.malformed_requests)));
+    out.push_back(
+        single("alertrouter_http_malformed_requests_total",
+               "Malformed HTTP requests refused by the server: 400, or 501 for a transfer coding "
+               "other than chunked.",
+               MetricType::Counter, d(s.malformed_requests)));
   }
 
   const metrics& m_;

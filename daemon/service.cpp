@@ -426,8 +426,8 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
                               " fingerprint=" + routing::to_hex(n.fp));
   }
   for (const routing::no_contact& n : p.no_contacts) {
-    log_(log_level::warn, "msg=\"no contact\" target=" + describe(n.target) + " route=" + n.route +
-                              " fingerprint=" + routing::to_hex(n.fp));
+    log_(log_level::warn, "msg=\"no contact\" target=" + log_value(describe(n.target)) +
+                              " route=" + n.route + " fingerprint=" + routing::to_hex(n.fp));
   }
   for (const routing::blocked_target& b : p.blocked) {
     log_(log_level::warn,
@@ -669,7 +669,8 @@ std::optional<delivery_request> service::render(const routing::notification& n,
                                                 std::chrono::steady_clock::time_point received_at,
                                                 ingest_tally& tally) {
   const std::string id = make_notification_id(n);
-  const std::string target = describe(n.target);
+  // A project target is named by the alert's own label: quoted, so it cannot forge a log line.
+  const std::string target = log_value(describe(n.target));
   if (n.reach.webhook.empty() && n.reach.email.empty() && n.reach.irc.empty()) {
     // A person, receiver or project configured without any contact (a config warning).
     tally.no_contact.push_back(n.target.type);

@@ -447,6 +447,28 @@ TEST_F(service_test, user_project_page_goes_to_the_project_only) {
   EXPECT_EQ(out_.submitted[0].kind, notification_kind::resolve);
 }
 
+TEST_F(service_test, a_project_label_cannot_forge_a_log_line) {
+  // A user project is named by the alert's own label, and its target is logged (here: no
+  // contact for it): quoted, on one line, whatever the label holds.
+  test_alert a;
+  a.labels = {{"alertname", "Odd"},
+              {"project", "nocontacts\nlevel=error msg=\"FORGED line\"\r"},
+              {"severity", "page"}};
+  const http_response r = send(webhook_body({a}));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  bool mentioned = false;
+  for (const auto& [level, msg] : logs_) {
+    EXPECT_EQ(msg.find_first_of("\r\n"), std::string::npos) << msg;
+    if (msg.find("FORGED") != std::string::npos) {
+      mentioned = true;
+      EXPECT_NE(msg.find("target=\"project:nocontacts level=error msg=\\\"FORGED line\\\" \""),
+                std::string::npos)
+          << msg;
+    }
+  }
+  EXPECT_TRUE(mentioned) << "the project target was not logged at all";
+}
+
 TEST_F(service_test, an_email_only_receiver_is_counted_as_dropped_and_the_rest_is_sent) {
   // An owned alert with an unexpected severity falls through to `fallback`: the feed (webhook)
   // and cloud-admin-ml (e-mail only, not deliverable yet).
@@ -927,8 +949,7 @@ TEST_F(service_test, reload_keeps_the_backpressure_limit_until_restart) {
   // daemon started with, so a reload must not let more webhooks in.
   out_.pending_count = 10;
   ASSERT_EQ(send(webhook_body({tools_page()})).status, 503u);
-  write_config(
-      replaced(kConfig, "max_pending: 10", "max_pending: 1000"));
+  write_config(replaced(kConfig, "max_pending: 10", "max_pending: 1000"));
   const std::size_t warned = warnings();
   ASSERT_TRUE(svc().reload().ok);
   EXPECT_GT(warnings(), warned);  // "take effect only after a restart"
