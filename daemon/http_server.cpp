@@ -153,6 +153,12 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     if (phase_ == phase::idle || phase_ == phase::lingering) close();
   }
 
+  // Waiting for a request with nothing of it read (a fresh connection, or keep-alive between
+  // requests), since when: what the server may close to make room for a new connection.
+  bool idle() const { return phase_ == phase::idle; }
+  std::chrono::steady_clock::time_point idle_since() const { return idle_since_; }
+  const std::string& remote() const { return remote_; }
+
   void close() {
     phase_ = phase::closed;
     error_code ignored;
@@ -167,6 +173,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     if (server_->stopping || server_->destroyed) return close();
     if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
     phase_ = phase::idle;
+    idle_since_ = std::chrono::steady_clock::now();
     stream_.expires_after(limits().idle_timeout);
     stream_.async_read_some(buffer_.prepare(first_read_size),
                             [self = shared_from_this()](const error_code& ec, std::size_t n) {
@@ -458,6 +465,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   bool keep_alive_ = true;  // of the request being handled
   unsigned version_ = 11;
   bool head_ = false;  // the request being answered is HEAD
+  std::chrono::steady_clock::time_point idle_since_;
 };
 
 http_responder::~http_responder() {
@@ -516,7 +524,27 @@ void http_server::state::on_accept(const error_code& ec, tcp::socket socket) {
 
   error_code ignored;
   const auto peer = socket.remote_endpoint(ignored);
-  if (stopping || connections.size() >= limits.max_connections) {
+  bool made_room = false;
+  if (!stopping && connections.size() >= limits.max_connections) {
+    // Full. Connections that sit idle (silent fresh ones, keep-alive ones between requests)
+    // must not lock everyone else out: the one idle longest makes room, as a server may close
+    // an idle connection at any time. Only when every connection is busy with a request is the
+    // new one refused.
+    http_connection* oldest = nullptr;
+    for (http_connection* c : connections) {
+      if (c->idle() && (oldest == nullptr || c->idle_since() < oldest->idle_since())) oldest = c;
+    }
+    if (oldest != nullptr) {
+      ++stats.connections_evicted;
+      log("http idle connection closed to admit a new one reason=max_connections max=" +
+          std::to_string(limits.max_connections) + " closed=" + oldest->remote() +
+          " admitted=" + endpoint_text(peer));
+      // Its pending read completes, aborted, and only then does it leave `connections`.
+      oldest->close();
+      made_room = true;
+    }
+  }
+  if (stopping || (connections.size() >= limits.max_connections && !made_room)) {
     ++stats.connections_rejected;
     log("http connection rejected reason=max_connections max=" +
         std::to_string(limits.max_connections) + " remote=" + endpoint_text(peer));

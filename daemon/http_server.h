@@ -100,9 +100,10 @@ using http_warn_log = std::function<void(std::string_view message)>;
 
 // Counters for the daemon's metrics. Plain integers, owned by the io thread.
 struct http_server_stats {
-  std::uint64_t connections_accepted = 0;             // served (not counting rejected ones)
-  std::uint64_t connections_rejected = 0;             // closed at accept: over max_connections
-  std::uint64_t connections_open = 0;                 // currently open (gauge)
+  std::uint64_t connections_accepted = 0;  // served (not counting rejected ones)
+  std::uint64_t connections_rejected = 0;  // closed at accept: over max_connections
+  std::uint64_t connections_evicted = 0;   // idle ones closed to admit a new one at max_connections
+  std::uint64_t connections_open = 0;      // currently open (gauge)
   std::array<std::uint64_t, 6> responses_by_class{};  // [status / 100], 1..5 used
   std::uint64_t read_timeouts = 0;                    // a request not complete within read_timeout
   std::uint64_t idle_timeouts = 0;       // keep-alive connections closed for idleness (normal)

@@ -183,8 +183,12 @@ class metrics::scrape_collector : public prometheus::Collectable {
                          "HTTP connections accepted and served.", MetricType::Counter,
                          d(s.connections_accepted)));
     out.push_back(single("alertrouter_http_connections_rejected_total",
-                         "HTTP connections closed at accept because max_connections were open.",
+                         "HTTP connections closed at accept because max_connections were open, "
+                         "none of them idle.",
                          MetricType::Counter, d(s.connections_rejected)));
+    out.push_back(single("alertrouter_http_connections_evicted_total",
+                         "Idle HTTP connections closed to admit a new one at max_connections.",
+                         MetricType::Counter, d(s.connections_evicted)));
     MetricFamily responses =
         family_of("alertrouter_http_responses_total", "HTTP responses sent, by status class.",
                   MetricType::Counter);
@@ -341,11 +345,12 @@ metrics::metrics(std::string_view version)
   for (const char* name :
        {"alertrouter_oncall", "alertrouter_schedules_nobody_on_call",
         "alertrouter_http_connections_open", "alertrouter_http_connections_accepted_total",
-        "alertrouter_http_connections_rejected_total", "alertrouter_http_responses_total",
-        "alertrouter_http_read_timeouts_total", "alertrouter_http_idle_timeouts_total",
-        "alertrouter_http_write_timeouts_total", "alertrouter_http_handler_errors_total",
-        "alertrouter_http_accept_errors_total", "alertrouter_http_bodies_too_large_total",
-        "alertrouter_http_headers_too_large_total", "alertrouter_http_malformed_requests_total"}) {
+        "alertrouter_http_connections_rejected_total", "alertrouter_http_connections_evicted_total",
+        "alertrouter_http_responses_total", "alertrouter_http_read_timeouts_total",
+        "alertrouter_http_idle_timeouts_total", "alertrouter_http_write_timeouts_total",
+        "alertrouter_http_handler_errors_total", "alertrouter_http_accept_errors_total",
+        "alertrouter_http_bodies_too_large_total", "alertrouter_http_headers_too_large_total",
+        "alertrouter_http_malformed_requests_total"}) {
     reserve_name(name);
   }
 }

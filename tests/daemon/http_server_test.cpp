@@ -593,14 +593,16 @@ TEST_F(http_server_test, idle_keep_alive_connection_is_closed_after_idle_timeout
   EXPECT_EQ(s.read_timeouts, 0u);
 }
 
-TEST_F(http_server_test, connections_over_the_cap_are_closed_at_accept) {
+TEST_F(http_server_test, connections_over_the_cap_are_closed_at_accept_when_none_is_idle) {
   http_limits limits;
   limits.max_connections = 2;
   start(limits);
+  // Both open connections are in the middle of a request (header begun, not finished).
   client c1(endpoint_);
   client c2(endpoint_);
-  ASSERT_TRUE(c1.request(post_echo("1")));
-  ASSERT_TRUE(c2.request(post_echo("2")));
+  ASSERT_FALSE(c1.send("POST /echo HTTP/1.1\r\nHost: t\r\n"));
+  ASSERT_FALSE(c2.send("POST /echo HTTP/1.1\r\nHost: t\r\n"));
+  ASSERT_TRUE(eventually([this] { return server_->connection_count() == 2; }));
 
   client c3(endpoint_);
   ASSERT_FALSE(c3.connect_error());  // the kernel completes the handshake; the server closes it
@@ -609,20 +611,56 @@ TEST_F(http_server_test, connections_over_the_cap_are_closed_at_accept) {
   EXPECT_EQ(refused.data, "");
   auto s = stats();
   EXPECT_EQ(s.connections_rejected, 1u);
+  EXPECT_EQ(s.connections_evicted, 0u);
   EXPECT_EQ(s.connections_accepted, 2u);
   EXPECT_EQ(s.connections_open, 2u);
 
-  // The two open ones still work; once one goes, a new connection is served.
-  ASSERT_TRUE(c2.request(post_echo("2b")));
-  const auto bye = c1.request(post_echo("bye", "Connection: close\r\n"));
-  ASSERT_TRUE(bye);
-  EXPECT_TRUE(c1.read_until_close().closed);
+  // The two requests are still read and answered.
+  ASSERT_FALSE(c1.send("Content-Length: 1\r\n\r\n1"));
+  const auto r1 = c1.read_response();
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->body(), "1");
+  ASSERT_FALSE(c2.send("Content-Length: 1\r\n\r\n2"));
+  const auto r2 = c2.read_response();
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->body(), "2");
+}
+
+TEST_F(http_server_test, at_the_cap_the_connection_idle_longest_makes_room) {
+  http_limits limits;
+  limits.max_connections = 2;
+  start(limits);
+  // Idle connections, silent or keep-alive between requests, must not lock everyone out
+  // (1,024 silent sockets did, for as long as they liked).
+  client silent(endpoint_);
   ASSERT_TRUE(eventually([this] { return server_->connection_count() == 1; }));
-  client c4(endpoint_);
-  const auto res = c4.request(post_echo("4"));
+  client kept(endpoint_);
+  ASSERT_TRUE(kept.request(post_echo("kept")));
+
+  client newcomer(endpoint_);
+  const auto res = newcomer.request(post_echo("new"));
   ASSERT_TRUE(res);
-  EXPECT_EQ(res->body(), "4");
-  EXPECT_EQ(stats().connections_rejected, 1u);
+  EXPECT_EQ(res->body(), "new");
+  EXPECT_TRUE(silent.read_until_close().closed);  // idle longest: closed to make room
+  auto s = stats();
+  EXPECT_EQ(s.connections_evicted, 1u);
+  EXPECT_EQ(s.connections_rejected, 0u);
+  EXPECT_EQ(s.connections_accepted, 3u);
+
+  // Next in line: the keep-alive one, idle since its answer; the newcomer's answer came later.
+  client another(endpoint_);
+  const auto res2 = another.request(post_echo("another"));
+  ASSERT_TRUE(res2);
+  EXPECT_EQ(res2->body(), "another");
+  EXPECT_TRUE(kept.read_until_close().closed);
+  ASSERT_TRUE(newcomer.request(post_echo("still here")));
+  EXPECT_EQ(stats().connections_evicted, 2u);
+  {
+    const std::lock_guard lock(log_mutex_);
+    ASSERT_FALSE(log_.empty());
+    EXPECT_NE(log_.back().find("idle connection closed to admit a new one"), std::string::npos)
+        << log_.back();
+  }
 }
 
 TEST_F(http_server_test, handler_exception_is_500_and_the_server_keeps_serving) {
