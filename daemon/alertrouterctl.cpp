@@ -1,13 +1,12 @@
 // alertrouterctl: the operator's view of a configuration. Who is on call, what the coming
 // shifts are, where an alert would go, and whether a file is valid, without a running daemon;
 // and whether the daemon's state store is sound.
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "daemon/ctl.h"
 #include "routing/time.h"
@@ -16,7 +15,9 @@ namespace {
 
 using alertrouter::routing::sys_seconds;
 
-sys_seconds now() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
+sys_seconds now() {
+  return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+}
 
 // Parses --at/--from; prints a usage error and returns nullopt when malformed.
 std::optional<sys_seconds> instant(const std::string& text, const char* flag) {
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   if (state_chk->parsed()) {
     return alertrouter::daemon::state_check(state_dir, std::cout, std::cerr);
   }
-  if (check->parsed()) return alertrouter::daemon::check_config(check_file, now(), std::cout, std::cerr);
+  if (check->parsed())
+    return alertrouter::daemon::check_config(check_file, now(), std::cout, std::cerr);
   if (oc->parsed()) {
     auto at = instant(oncall_at, "--at");
     if (!at) return 2;

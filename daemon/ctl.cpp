@@ -1,13 +1,12 @@
 #include "daemon/ctl.h"
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "config/loader.h"
 #include "routing/alert.h"
@@ -77,8 +76,7 @@ json::object contact_json(const config::contact& c) {
 
 }  // namespace
 
-int check_config(const std::string& file, sys_seconds now, std::ostream& out,
-                 std::ostream& err) {
+int check_config(const std::string& file, sys_seconds now, std::ostream& out, std::ostream& err) {
   config::load_result loaded = config::load_file(file);
   std::size_t warnings = 0;
   for (const config::diagnostic& d : loaded.diagnostics) {
@@ -171,8 +169,7 @@ int schedule(const schedule_options& o, std::ostream& out, std::ostream& err) {
     return 1;
   }
   json::array rows;
-  std::vector<routing::shift> timeline =
-      s->timeline(o.from, o.from + std::chrono::weeks(o.weeks));
+  std::vector<routing::shift> timeline = s->timeline(o.from, o.from + std::chrono::weeks(o.weeks));
   if (!o.json) {
     // The text shows only the person, so stretches that differ only in layer or override flag
     // would read as needless handoffs: merge them.

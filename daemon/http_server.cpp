@@ -120,6 +120,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
   // Raw pointers: a connection registers in its constructor and leaves in its destructor; it is
   // kept alive by its own pending operations, not by this set.
   std::unordered_set<http_connection*> connections;
+  std::size_t bodies_in_flight = 0;  // bytes reserved by connections reading a body
   http_server_stats stats;
   bool stopping = false;
   bool destroyed = false;  // the http_server is gone; its handlers must not run any more
@@ -140,7 +141,10 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
         remote_(std::move(remote)) {
     server_->add(this);
   }
-  ~http_connection() { server_->remove(this); }
+  ~http_connection() {
+    release_body();
+    server_->remove(this);
+  }
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;
 
@@ -236,6 +240,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     if (ec) return on_read_error(ec);
     if (refuse_transfer_coding()) return;
     if (parser_->is_done()) return on_request();
+    if (!reserve_body()) return;
     const auto& req = parser_->get();
     if (req.version() >= 11 && ascii_iequals(req[http::field::expect], "100-continue")) {
       // curl sends this for larger bodies and would otherwise wait a second before sending.
@@ -280,6 +285,38 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     return true;
   }
 
+  // Counts the body about to be read against max_bodies_in_flight (Beast's string body reserves
+  // a whole Content-Length as soon as the header is parsed), or answers 503 and closes. True
+  // when the body may be read.
+  bool reserve_body() {
+    const auto length = parser_->content_length();
+    const std::size_t need =
+        length ? static_cast<std::size_t>(std::min<std::uint64_t>(*length, limits().max_body))
+               : limits().max_body;  // chunked: as large as it may grow
+    if (server_->bodies_in_flight + need > limits().max_bodies_in_flight) {
+      const std::string_view target = parser_->get().target();
+      const std::string path(target.substr(0, target.find('?')));
+      ++server_->stats.bodies_deferred;
+      server_->log("http request refused status=503 reason=\"too many request bodies being read\"" +
+                   std::string(" path=") + path + " bytes=" + std::to_string(need) +
+                   " in_flight=" + std::to_string(server_->bodies_in_flight) + " limit=" +
+                   std::to_string(limits().max_bodies_in_flight) + " remote=" + remote_);
+      if (server_->refused) server_->refused(path, 503);
+      http_response res = plain(503, "server busy reading other requests; retry\n");
+      res.headers.emplace_back("Retry-After", "1");
+      reply_and_close(std::move(res));
+      return false;
+    }
+    body_reserved_ = need;
+    server_->bodies_in_flight += need;
+    return true;
+  }
+
+  void release_body() {
+    server_->bodies_in_flight -= body_reserved_;
+    body_reserved_ = 0;
+  }
+
   void read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](const error_code& ec, std::size_t) {
@@ -289,6 +326,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   }
 
   void on_read_error(const error_code& ec) {
+    release_body();
     if (ec == beast::error::timeout) {
       ++server_->stats.read_timeouts;
       server_->log("http request read timeout remote=" + remote_ +
@@ -327,6 +365,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   }
 
   void on_request() {
+    release_body();
     if (server_->destroyed) return close();
     auto msg = parser_->release();
     parser_.reset();
@@ -466,6 +505,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
   unsigned version_ = 11;
   bool head_ = false;  // the request being answered is HEAD
   std::chrono::steady_clock::time_point idle_since_;
+  std::size_t body_reserved_ = 0;  // counted in the server's bodies_in_flight
 };
 
 http_responder::~http_responder() {

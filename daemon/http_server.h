@@ -31,9 +31,15 @@ struct http_limits {
   std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
   // How long a keep-alive connection may wait for the first byte of its next request.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
-  // Open connections at most; a connection over the cap is accepted and closed at once.
+  // Open connections at most. When full, the connection idle longest is closed to admit a new
+  // one; only when none is idle is the new one accepted and closed at once.
   std::size_t max_connections = 1024;
   std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
+  // Bytes of request bodies being read at once, across connections (each counted at its
+  // Content-Length, or max_body if chunked, from its header until the request is complete). A
+  // request that would go over is answered 503 with Retry-After and closed before its body is
+  // read: max_connections slow uploads must not hold max_connections x max_body of memory.
+  std::size_t max_bodies_in_flight = 64 * 1024 * 1024;
 };
 
 // One request as a handler sees it. Owned by the server for the duration of the handler call;
@@ -113,6 +119,7 @@ struct http_server_stats {
   std::uint64_t bodies_too_large = 0;    // answered 413
   std::uint64_t headers_too_large = 0;   // answered 431
   std::uint64_t malformed_requests = 0;  // answered 400 by the server (not by a handler)
+  std::uint64_t bodies_deferred = 0;     // answered 503: max_bodies_in_flight were being read
 };
 
 // Told about each request the server refuses itself, before any handler runs: the path as far

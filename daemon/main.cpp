@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -145,6 +146,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
   limits.max_connections = cfg.limits.max_connections;
   limits.read_timeout = cfg.limits.read_timeout;
   limits.idle_timeout = cfg.limits.idle_timeout;
+  // Room for 16 bodies of the largest size at once, and never less than 64 MiB.
+  limits.max_bodies_in_flight = std::max<std::size_t>(std::size_t{64} << 20, 16 * limits.max_body);
   daemon::http_server server(io, limits, [](std::string_view m) {
     spdlog::warn("msg=http detail={}", daemon::log_value(m));
   });

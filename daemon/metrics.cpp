@@ -218,6 +218,10 @@ class metrics::scrape_collector : public prometheus::Collectable {
     out.push_back(single("alertrouter_http_headers_too_large_total",
                          "HTTP requests refused with 431 (header too large).", MetricType::Counter,
                          d(s.headers_too_large)));
+    out.push_back(single("alertrouter_http_bodies_deferred_total",
+                         "HTTP requests answered 503 before their body was read: the bodies "
+                         "being read at once were at their limit.",
+                         MetricType::Counter, d(s.bodies_deferred)));
     out.push_back(
         single("alertrouter_http_malformed_requests_total",
                "Malformed HTTP requests refused by the server: 400, or 501 for a transfer coding "
@@ -350,7 +354,7 @@ metrics::metrics(std::string_view version)
         "alertrouter_http_idle_timeouts_total", "alertrouter_http_write_timeouts_total",
         "alertrouter_http_handler_errors_total", "alertrouter_http_accept_errors_total",
         "alertrouter_http_bodies_too_large_total", "alertrouter_http_headers_too_large_total",
-        "alertrouter_http_malformed_requests_total"}) {
+        "alertrouter_http_malformed_requests_total", "alertrouter_http_bodies_deferred_total"}) {
     reserve_name(name);
   }
 }

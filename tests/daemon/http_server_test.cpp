@@ -359,6 +359,60 @@ TEST_F(http_server_test, chunked_body_over_limit_is_413) {
   EXPECT_EQ(echo_calls_, 0);
 }
 
+TEST_F(http_server_test, bodies_over_the_server_wide_budget_get_503_before_being_read) {
+  http_limits limits;
+  limits.max_body = 800;
+  limits.max_bodies_in_flight = 1000;
+  start(limits);
+  // A slow upload holds 600 of the 1000 bytes from its header on.
+  client slow(endpoint_);
+  ASSERT_FALSE(slow.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\nxx"));
+  ASSERT_TRUE(eventually([this] { return server_->connection_count() == 1; }));
+  // Wait until the server has read that header (the budget is taken then).
+  client probe(endpoint_);
+  ASSERT_TRUE(probe.request("GET /split HTTP/1.1\r\nHost: t\r\n\r\n"));
+
+  client second(endpoint_);
+  const auto busy = second.request("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->result_int(), 503u);
+  EXPECT_EQ((*busy)[http::field::retry_after], "1");
+  EXPECT_FALSE(busy->keep_alive());
+  EXPECT_TRUE(second.read_until_close().closed);
+  // A chunked body counts as max_body (800): also over.
+  client chunked(endpoint_);
+  const auto busy2 =
+      chunked.request("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_TRUE(busy2);
+  EXPECT_EQ(busy2->result_int(), 503u);
+  // A small one still fits, and a body that came whole with its header takes nothing.
+  client small(endpoint_);
+  const auto fits = small.request(post_echo(std::string(300, 'a')));
+  ASSERT_TRUE(fits);
+  EXPECT_EQ(fits->result_int(), 200u);
+  EXPECT_EQ(stats().bodies_deferred, 2u);
+
+  // The slow upload finishes and gives its share back.
+  ASSERT_FALSE(slow.send(std::string(598, 'x')));
+  const auto done = slow.read_response();
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->body().size(), 600u);
+  client third(endpoint_);
+  ASSERT_FALSE(third.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 700\r\n\r\n"));
+  ASSERT_FALSE(third.send(std::string(700, 'y')));
+  const auto later = third.read_response();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->result_int(), 200u);
+  EXPECT_EQ(later->body().size(), 700u);
+  EXPECT_EQ(stats().bodies_deferred, 2u);
+  {
+    const std::lock_guard lock(log_mutex_);
+    bool logged = false;
+    for (const auto& line : log_) logged = logged || line.find("status=503") != std::string::npos;
+    EXPECT_TRUE(logged);
+  }
+}
+
 TEST_F(http_server_test, expect_100_continue_gets_interim_response_then_the_answer) {
   start();
   client c(endpoint_);

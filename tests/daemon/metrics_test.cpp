@@ -420,6 +420,7 @@ TEST(metrics_test, http_server_stats_are_read_at_scrape_time) {
   stats.handler_errors = 1;
   stats.accept_errors = 9;
   stats.connections_evicted = 11;
+  stats.bodies_deferred = 12;
   m.set_http_stats_source([&] { return stats; });
 
   std::string out = m.render();
@@ -428,6 +429,7 @@ TEST(metrics_test, http_server_stats_are_read_at_scrape_time) {
            "alertrouter_http_connections_accepted_total 40",
            "alertrouter_http_connections_rejected_total 2",
            "alertrouter_http_connections_evicted_total 11",
+           "alertrouter_http_bodies_deferred_total 12",
            "alertrouter_http_responses_total{code=\"1xx\"} 0",
            "alertrouter_http_responses_total{code=\"2xx\"} 30",
            "alertrouter_http_responses_total{code=\"3xx\"} 0",
