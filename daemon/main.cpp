@@ -302,6 +302,16 @@ int run(const std::string& config_path, const std::string& listen_flag,
       daemon::metrics::value_type::counter, "alertrouter_state_commit_failures_total",
       "State store transactions that failed (webhooks answered 503).",
       [&committer] { return static_cast<double>(committer.stats().failed_commits); });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::counter, "alertrouter_state_progress_dropped_total",
+      "Delivery progress records (failed attempts first, then delivered or dead marks) given up "
+      "on after failed commits: a notification whose delivered mark was dropped is sent again "
+      "after a restart, with the same id.",
+      [&committer] { return static_cast<double>(committer.stats().progress_dropped); });
+  stats.add_scrape_value(
+      daemon::metrics::value_type::counter, "alertrouter_state_task_failures_total",
+      "State store maintenance tasks (pruning) that failed; each is logged.",
+      [&committer] { return static_cast<double>(committer.stats().task_failures); });
 
   // Pruning: closed incidents and finished notifications older than `retention`. Never sooner
   // than the dedup table forgets them: a restart must not forget what dedup still relies on.

@@ -370,6 +370,9 @@ TEST_F(durability, full_disk_answers_503_loses_nothing_and_recovers) {
   }
   ASSERT_GE(refused, 5u) << "a full disk never refused a webhook";
   EXPECT_GE(daemon_->metric("alertrouter_state_commit_failures_total").value_or(0), 1);
+  // Exported, whether or not anything was dropped or failed in this run.
+  EXPECT_TRUE(daemon_->metric("alertrouter_state_progress_dropped_total").has_value());
+  EXPECT_TRUE(daemon_->metric("alertrouter_state_task_failures_total").has_value());
 
   std::filesystem::remove(mnt / "filler");
   bool recovered = false;
