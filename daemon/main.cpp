@@ -160,10 +160,12 @@ int run(const std::string& config_path, const std::string& listen_flag,
   std::unique_ptr<store::state_store> db;
   store::recovered_state recovered;
   std::vector<store::outbox_message> dead_listed;
+  std::uint64_t dead_in_store = 0;
   try {
     db = store::open_sqlite_store(state_dir);
     recovered = db->load();
     dead_listed = db->list_dead(1000);
+    dead_in_store = db->stats().dead;
   } catch (const std::exception& e) {
     spdlog::error("msg=\"cannot open the state store\" state_dir={} error={}",
                   daemon::log_value(state_dir), daemon::log_value(e.what()));
@@ -240,6 +242,7 @@ int run(const std::string& config_path, const std::string& listen_flag,
   // with the attempt count across retries and restarts rather than the sender's single attempt.
   daemon::webhook_sender sender(io, delivery_options, &box);
   for (store::outbox_message& m : dead_listed) box.remember_dead(to_entry(std::move(m)));
+  box.set_dead_count(dead_in_store);  // all of them, not only the ones listed
   for (store::outbox_message& m : recovered.pending) box.resume(to_entry(std::move(m)));
   recovered.pending.clear();
   box.set_transport(sender);
@@ -264,8 +267,8 @@ int run(const std::string& config_path, const std::string& listen_flag,
                          "Notifications accepted and not yet delivered or dead-lettered.",
                          [&box] { return static_cast<double>(box.pending()); });
   stats.add_scrape_value(daemon::metrics::value_type::gauge, "alertrouter_outbox_dead",
-                         "Dead-lettered notifications (kept for `retention`, listed at "
-                         "/api/v1/outbox), counting those recovered at start.",
+                         "Dead-lettered notifications the state store holds (kept for "
+                         "`retention`; the latest listed at /api/v1/outbox).",
                          [&box] { return static_cast<double>(box.dead_count()); });
   stats.add_scrape_value(
       daemon::metrics::value_type::gauge, "alertrouter_outbox_oldest_pending_age_seconds",
@@ -322,8 +325,9 @@ int run(const std::string& config_path, const std::string& listen_flag,
     prune_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       const std::int64_t before = unix_ms(std::chrono::system_clock::now() - retention);
-      committer.run([before](store::state_store& st) {
+      committer.run([before, &io, &box](store::state_store& st) {
         const store::prune_result r = st.prune(before);
+        if (r.dead > 0) boost::asio::post(io, [&box, n = r.dead] { box.forget_dead(n); });
         if (r.incidents + r.delivered + r.dead > 0) {
           spdlog::info("msg=\"state pruned\" incidents={} delivered={} dead={}", r.incidents,
                        r.delivered, r.dead);

@@ -182,6 +182,10 @@ std::size_t outbox::pending() const { return state_->pending; }
 
 std::uint64_t outbox::dead_count() const { return state_->dead_total; }
 
+void outbox::set_dead_count(std::uint64_t n) { state_->dead_total = n; }
+
+void outbox::forget_dead(std::uint64_t n) { state_->dead_total -= std::min(n, state_->dead_total); }
+
 std::optional<std::int64_t> outbox::oldest_pending_ms() const {
   std::optional<std::int64_t> oldest;
   for (const auto& [url, d] : state_->destinations) {

@@ -105,7 +105,11 @@ class outbox final : public delivery, public delivery_observer {
   std::size_t pending() const override;
   void stop(std::chrono::milliseconds grace, std::function<void()> on_stopped) override;
 
+  // Dead-lettered notifications the store holds: those it held at start (set_dead_count), plus
+  // those dead-lettered since, less those pruned since (forget_dead).
   std::uint64_t dead_count() const;
+  void set_dead_count(std::uint64_t n);
+  void forget_dead(std::uint64_t n);
   // Unix ms of the oldest pending notification's acceptance; nullopt when none is pending.
   std::optional<std::int64_t> oldest_pending_ms() const;
   // Pending entries (oldest first per destination) then the most recent dead ones, up to `limit`.

@@ -323,6 +323,26 @@ TEST_F(outbox_test, stop_leaves_unfinished_work_pending_not_dead) {
   });
 }
 
+TEST_F(outbox_test, dead_count_is_the_stores_from_start_plus_new_less_pruned) {
+  on_io([this] { scripts_["/c"] = {400}; });
+  make_outbox(fast());
+  on_io([this] {
+    outbox_entry listed;
+    listed.req = request("dead-before", "/c");
+    box_->remember_dead(std::move(listed));  // only the latest are listed...
+    box_->set_dead_count(1500);              // ...of all the store holds
+    EXPECT_EQ(box_->dead_count(), 1500u);
+    box_->submit(request("dead-now", "/c"));
+  });
+  ASSERT_TRUE(eventually([this] { return box_->dead_count() == 1501u; }));
+  on_io([this] {
+    box_->forget_dead(1000);  // pruned
+    EXPECT_EQ(box_->dead_count(), 501u);
+    box_->forget_dead(1000);  // never below zero
+    EXPECT_EQ(box_->dead_count(), 0u);
+  });
+}
+
 TEST_F(outbox_test, a_retry_time_from_before_the_clock_was_stepped_back_holds_nothing) {
   // Recorded by a process whose wall clock ran an hour fast (or resumed from its store after
   // NTP stepped the clock back): due in an hour by today's clock. No retry is ever set further
