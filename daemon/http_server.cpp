@@ -275,13 +275,8 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     } else {
       return false;
     }
-    const std::string_view target = req.target();
-    const std::string path(target.substr(0, target.find('?')));
     ++server_->stats.malformed_requests;
-    server_->log("http request refused status=" + std::to_string(status) + " reason=\"" + reason +
-                 "\" path=" + path + " remote=" + remote_);
-    if (server_->refused) server_->refused(path, status);
-    reply_and_close(plain(status, "request refused: " + reason + "\n"));
+    refuse(plain(status, "request refused: " + reason + "\n"), reason);
     return true;
   }
 
@@ -294,22 +289,30 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
         length ? static_cast<std::size_t>(std::min<std::uint64_t>(*length, limits().max_body))
                : limits().max_body;  // chunked: as large as it may grow
     if (server_->bodies_in_flight + need > limits().max_bodies_in_flight) {
-      const std::string_view target = parser_->get().target();
-      const std::string path(target.substr(0, target.find('?')));
       ++server_->stats.bodies_deferred;
-      server_->log("http request refused status=503 reason=\"too many request bodies being read\"" +
-                   std::string(" path=") + path + " bytes=" + std::to_string(need) +
-                   " in_flight=" + std::to_string(server_->bodies_in_flight) + " limit=" +
-                   std::to_string(limits().max_bodies_in_flight) + " remote=" + remote_);
-      if (server_->refused) server_->refused(path, 503);
       http_response res = plain(503, "server busy reading other requests; retry\n");
       res.headers.emplace_back("Retry-After", "1");
-      reply_and_close(std::move(res));
+      refuse(std::move(res), "too many request bodies being read",
+             " bytes=" + std::to_string(need) +
+                 " in_flight=" + std::to_string(server_->bodies_in_flight) +
+                 " limit=" + std::to_string(limits().max_bodies_in_flight));
       return false;
     }
     body_reserved_ = need;
     server_->bodies_in_flight += need;
     return true;
+  }
+
+  // A request the server answers itself once its header is read (413, 501, 503, ...): logged
+  // with its path, told to the refusal observer, answered with `res` and closed.
+  void refuse(http_response res, std::string_view reason, const std::string& details = {}) {
+    const std::string_view target =
+        parser_ ? std::string_view(parser_->get().target()) : std::string_view();
+    const std::string path(target.substr(0, target.find('?')));
+    server_->log("http request refused status=" + std::to_string(res.status) + " reason=\"" +
+                 std::string(reason) + "\" path=" + path + details + " remote=" + remote_);
+    if (server_->refused) server_->refused(path, res.status);
+    reply_and_close(std::move(res));
   }
 
   void release_body() {
@@ -341,15 +344,10 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     }
     if (ec == http::error::body_limit) {
       // The header was read whole (the body limit is checked after it), so the path is known.
-      const std::string_view target =
-          parser_ ? std::string_view(parser_->get().target()) : std::string_view();
-      const std::string path(target.substr(0, target.find('?')));
       ++server_->stats.bodies_too_large;
-      server_->log("http request refused status=413 reason=\"body too large\" path=" + path +
-                   " limit=" + std::to_string(limits().max_body) + " remote=" + remote_);
-      if (server_->refused) server_->refused(path, 413);
-      return reply_and_close(plain(
-          413, "request body too large (limit " + std::to_string(limits().max_body) + " bytes)\n"));
+      return refuse(plain(413, "request body too large (limit " +
+                                   std::to_string(limits().max_body) + " bytes)\n"),
+                    "body too large", " limit=" + std::to_string(limits().max_body));
     }
     if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
       return close();  // the client went away mid-request; nobody to answer
