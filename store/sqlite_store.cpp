@@ -510,9 +510,14 @@ class sqlite_store final : public state_store {
       // afresh each time: PRAGMA synchronous takes effect when it is prepared, and a prepared
       // copy run again is re-prepared only as it runs, so a kept statement would apply the level
       // its previous run asked for (after two progress-only commits, a change set at NORMAL).
-      exec(db_.get(), file_,
-           progress_only ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-           "set synchronous on");
+      // Switched only when it changes: the connection keeps the level it was last set to.
+      if (full_sync_ == progress_only) {
+        full_sync_ = false;  // unknown until the pragma below has run
+        exec(db_.get(), file_,
+             progress_only ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+             "set synchronous on");
+        full_sync_ = !progress_only;
+      }
       begin_.run();
       for (change_set& set : sets) {
         for (const routing::incident& inc : set.incidents) write_incident(inc);
@@ -726,6 +731,8 @@ class sqlite_store final : public state_store {
   fs::path file_;
   // Destroyed (its thread joined, its connection closed) before db_ and lock_.
   std::unique_ptr<wal_checkpointer> checkpointer_;
+  // Whether the connection is known to be at synchronous=FULL; false until a commit set it.
+  bool full_sync_ = false;
   std::uint64_t forced_checkpoints_ = 0;
   statement begin_, commit_, upsert_incident_, insert_message_, insert_body_, attempt_, delivered_,
       dead_, set_meta_;
