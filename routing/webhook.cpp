@@ -13,6 +13,8 @@
 #include <tuple>
 #include <utility>
 
+#include "routing/json_escapes.h"
+
 namespace alertrouter::routing {
 namespace {
 
@@ -56,6 +58,7 @@ struct scan_memory {
     bool has_fingerprint;
   };
   std::vector<pending_alert> pending;
+  json_escapes escapes;  // the body's
 };
 
 // simdjson's DOM parser with its buffers and a padded copy of the input (simdjson's second stage
@@ -590,8 +593,11 @@ class webhook_builder {
 // closed and hold no unescaped control characters, and where tokens start: every structural
 // character, every string's opening quote, and the first byte of every other scalar. A string ends
 // with the last quote before the next token (only whitespace can follow a string without starting a
-// token). Left to check: the grammar (which token may follow which), escapes (only in strings
-// holding a backslash, found with memchr), literals and numbers, and depth.
+// token). Left to check: the grammar (which token may follow which), escapes (all of the body's,
+// in one pass before the grammar: json_escapes), literals and numbers, and depth. The escapes
+// are read across the whole body, outside strings too, as a parser reads them string by string:
+// a backslash outside a string lies in a token the grammar rejects (where a structural token
+// belongs, or in a literal or a number, which must end in one of ends_scalar's bytes).
 
 constexpr int kMaxScanDepth = 16;
 
@@ -708,6 +714,8 @@ class webhook_scanner {
   // True with `out` set when the body is a valid webhook; false when the scanner declines.
   bool scan(webhook& out) {
     memory_.pending.clear();  // the last body's; skip_copy() looks at this one's
+    // Every escape of the body, checked here once: no string needs a check of its own.
+    if (!memory_.escapes.find(body_)) return false;
     if (!take('{')) return false;
     bool has_alerts = false;
     if (!take('}')) {
@@ -775,7 +783,8 @@ class webhook_scanner {
     return true;
   }
 
-  bool null() { return literal("null"); }
+  // Asked of most optional fields, which are mostly not null: the first byte decides that.
+  bool null() { return peek() == 'n' && literal("null"); }
 
   // The literal `word` with a byte after it that ends it.
   template <std::size_t N>
@@ -813,139 +822,59 @@ class webhook_scanner {
     return true;
   }
 
-  // Whether the string token at `token` is valid: it is unless it holds a backslash, when its
-  // escapes are checked. One memchr serves all the strings before the next backslash.
-  bool check_string(const std::uint32_t* token) {
-    if (backslash_ < token[0] || searched_from_ > token[0]) [[unlikely]] {
-      find_backslash(token[0]);
+  // The first escape at or after offset `at` (json_escapes::kEnd if none). Strings are mostly
+  // visited in order, so the search goes on from the last answer; maps are visited again to copy
+  // them, which goes back.
+  std::uint32_t escape_at_or_after(std::uint32_t at) {
+    const std::uint32_t* const offsets = memory_.escapes.offsets().data();
+    if (escape_ > 0 && offsets[escape_ - 1] >= at) {
+      escape_ =
+          static_cast<std::size_t>(std::lower_bound(offsets, offsets + escape_, at) - offsets);
+    } else {
+      while (offsets[escape_] < at) ++escape_;  // the list ends with kEnd
     }
-    if (backslash_ >= token[1]) [[likely]] {
-      return true;
-    }
-    std::string_view ignored;
-    return unescape(token, ignored, false);
-  }
-
-  void find_backslash(std::size_t from) {
-    searched_from_ = from;
-    const void* at = std::memchr(body_.data() + from, '\\', body_.size() - from);
-    backslash_ = at != nullptr
-                     ? static_cast<std::size_t>(static_cast<const char*>(at) - body_.data())
-                     : body_.size();
+    return offsets[escape_];
   }
 
   // The string token at `token`, unescaped into `out`: a view into the body when it has no
-  // escapes, else into the scanner's memory; both valid until the next body. Checks it too.
-  bool content(const std::uint32_t* token, std::string_view& out) {
-    if (backslash_ < token[0] || searched_from_ > token[0]) find_backslash(token[0]);
-    if (backslash_ < token[1]) return unescape(token, out, true);
+  // escapes, else into the scanner's memory; both valid until the next body.
+  void content(const std::uint32_t* token, std::string_view& out) {
+    if (escape_at_or_after(token[0]) < token[1]) {
+      unescape(token, out);
+      return;
+    }
     const std::size_t first = token[0] + 1;
     // Only whitespace lies between a string's closing quote and the next token (and the opening
     // quote stops the loop in any case).
     std::size_t end = token[1];
     while (body_[end - 1] != '"') --end;
     out = std::string_view(body_.data() + first, end - 1 - first);
-    return true;
   }
 
-  // Checks the escapes of a string holding a backslash (at `backslash_`) and, if `keep`,
-  // unescapes it into the scanner's memory. Declines \u escapes of UTF-16 surrogates (paired
-  // or not), which simdjson judges; the others mean what simdjson makes of them: \" \\ \/ \b
-  // \f \n \r \t, and \u with four hex digits, as UTF-8.
-  [[gnu::noinline]] bool unescape(const std::uint32_t* token, std::string_view& out, bool keep) {
+  // Unescapes a string holding escapes (the first at escape_at_or_after(token[0]), all checked by
+  // json_escapes::find) into the scanner's memory.
+  [[gnu::noinline]] void unescape(const std::uint32_t* token, std::string_view& out) {
     const char* const body = body_.data();
     std::size_t close = token[1] - 1;
     while (body[close] != '"') --close;
     std::size_t at = token[0] + 1;  // the next byte to copy
     char* const start = memory_.strings.get() + strings_used_;
     char* dst = start;
-    std::size_t bs = backslash_;
-    while (true) {
-      if (keep) {
-        std::memcpy(dst, body + at, bs - at);
-        dst += bs - at;
-      }
-      if (bs + 1 >= close) return false;
-      const char e = body[bs + 1];
-      at = bs + 2;
-      if (e == 'u') {
-        if (bs + 6 > close) return false;
-        std::uint32_t cp = 0;
-        for (std::size_t i = 2; i < 6; ++i) {
-          const int digit = hex_digit(body[bs + i]);
-          if (digit < 0) return false;
-          cp = (cp << 4) | static_cast<std::uint32_t>(digit);
-        }
-        if (cp >= 0xD800 && cp <= 0xDFFF) return false;
-        at = bs + 6;
-        if (keep) dst = put_utf8(cp, dst);
-      } else {
-        char c = 0;
-        switch (e) {
-          case '"':
-          case '\\':
-          case '/':
-            c = e;
-            break;
-          case 'b':
-            c = '\b';
-            break;
-          case 'f':
-            c = '\f';
-            break;
-          case 'n':
-            c = '\n';
-            break;
-          case 'r':
-            c = '\r';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          default:
-            return false;
-        }
-        if (keep) *dst++ = c;
-      }
-      const void* next = at < close ? std::memchr(body + at, '\\', close - at) : nullptr;
-      if (next == nullptr) break;
-      bs = static_cast<std::size_t>(static_cast<const char*>(next) - body);
+    for (const std::uint32_t* e = memory_.escapes.offsets().data() + escape_; *e < close; ++e) {
+      std::memcpy(dst, body + at, *e - at);
+      dst = put_unescaped(body + *e, dst + (*e - at));
+      at = *e + escape_length(body + *e);
     }
-    backslash_ = searched_from_ = bs;  // the last one: the next string searches again
-    if (keep) {
-      std::memcpy(dst, body + at, close - at);
-      dst += close - at;
-      out = std::string_view(start, static_cast<std::size_t>(dst - start));
-      strings_used_ += out.size();
-    }
-    return true;
-  }
-
-  static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
-  // Writes code point `cp` (below 0x10000, not a surrogate) as UTF-8.
-  static char* put_utf8(std::uint32_t cp, char* dst) {
-    if (cp < 0x80) {
-      *dst++ = static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      *dst++ = static_cast<char>(0xC0 | (cp >> 6));
-      *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      *dst++ = static_cast<char>(0xE0 | (cp >> 12));
-      *dst++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
-    }
-    return dst;
+    std::memcpy(dst, body + at, close - at);
+    dst += close - at;
+    out = std::string_view(start, static_cast<std::size_t>(dst - start));
+    strings_used_ += out.size();
   }
 
   // The next token as a string, into `out` (see content()).
   bool string(std::string_view& out) {
-    if (peek() != '"' || !content(next_, out)) return false;
+    if (peek() != '"') return false;
+    content(next_, out);
     ++next_;
     return true;
   }
@@ -959,10 +888,6 @@ class webhook_scanner {
     while (true) {
       if (end_ - t < 4) return false;  // key, ':', value, and ',' or '}'
       if (body[t[0]] != '"' || body[t[1]] != ':' || body[t[2]] != '"') return false;
-      if ((backslash_ < t[3] || searched_from_ > t[0]) &&
-          (!check_string(t) || !check_string(t + 2))) {
-        return false;
-      }
       const char after = body[t[3]];
       t += 4;
       if (after == '}') break;
@@ -1022,7 +947,7 @@ class webhook_scanner {
         ++next_;
         if (take('}')) return true;
         do {
-          if (peek() != '"' || !check_string(next_)) return false;
+          if (peek() != '"') return false;
           ++next_;
           if (!take(':') || !skip_value(depth + 1)) return false;
         } while (take(','));
@@ -1038,7 +963,6 @@ class webhook_scanner {
         return take(']');
       }
       case '"':
-        if (!check_string(next_)) return false;
         ++next_;
         return true;
       case 't':
@@ -1058,7 +982,10 @@ class webhook_scanner {
   bool string_field(std::string& target) {
     std::string_view s;
     if (string(s)) {
-      target.assign(s);
+      // Not assign(), whose general case (the source may lie inside the target) cost more than
+      // the copy; the target was emptied for this body, so it mostly has the room already.
+      target.clear();
+      target.append(s.data(), s.size());
       return true;
     }
     return null();
@@ -1150,7 +1077,6 @@ class webhook_scanner {
             // Checked now, unescaped by finish() only if kept.
             url = nullptr;
             if (peek() == '"') {
-              if (!check_string(next_)) return false;
               url = next_++;
             } else if (!null()) {
               return false;
@@ -1215,10 +1141,7 @@ class webhook_scanner {
   const std::uint32_t* next_;       // the next token
   scan_memory& memory_;
   const detail_filter* const filter_;
-  // The first backslash at or after searched_from_ (the body's size if none). Strings are
-  // mostly visited in order, but maps are visited again to copy them.
-  std::size_t backslash_ = 0;
-  std::size_t searched_from_ = 0;
+  std::size_t escape_ = 0;  // memory_.escapes.offsets()[escape_]: the last escape_at_or_after()
   std::size_t strings_used_ = 0;  // bytes of memory_.strings holding this body's strings
 };
 

@@ -240,6 +240,15 @@ TEST(Fingerprint, ParseRejectsMalformed) {
   for (const char* bad : {"", "g", "0x12", "12345678901234567", " 1", "1 ", "-1", "+1", "12.3"}) {
     EXPECT_FALSE(parse_fingerprint(bad).has_value()) << bad;
   }
+  // Sixteen digits (Alertmanager's length, read by a path of its own): one bad byte anywhere.
+  std::string digits = "0123456789abcdef";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    for (const char c : {'g', 'G', ' ', '\0', '/', ':', '@', '`', '\xC3'}) {
+      std::string bad = digits;
+      bad[i] = c;
+      EXPECT_FALSE(parse_fingerprint(bad).has_value()) << i << " " << c;
+    }
+  }
 }
 
 TEST(AlertStatus, ToString) {

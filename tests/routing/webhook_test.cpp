@@ -812,7 +812,11 @@ TEST(ScanWebhook, LeavesToTheDomWhatItDoesNotCheckItself) {
   for (const std::string body :
        {R"({"alerts":[]} x)", R"({"alerts":[],})", R"({"alerts":[] "a":1})", R"({"alerts":[nul]})",
         R"({"alerts":[],"x":"\x"})", R"({"alerts":[],"x":"\u12"})", R"({"alerts":[],"x":01})",
-        R"({"alerts":[],"x":-})", R"({"alerts":[],"x":[1,]})", R"({"alerts":[],"x":truex})"}) {
+        R"({"alerts":[],"x":-})", R"({"alerts":[],"x":[1,]})", R"({"alerts":[],"x":truex})",
+        // Backslashes outside strings, each a valid escape if read as one: the escapes are
+        // checked across the whole body, and the grammar must still reject where they lie.
+        R"({"alerts":[],"x":true\n})", R"({"alerts":[],"x":1\n})", R"({"alerts":[],"x":"a"\n})",
+        R"({"alerts":[],"x":\n1})", R"({"alerts":[]\n})", R"(\n{"alerts":[]})"}) {
     EXPECT_FALSE(detail::scan_webhook(body, nullptr).has_value()) << body;
     EXPECT_TRUE(std::holds_alternative<decode_error>(decode_webhook(body))) << body;
   }
