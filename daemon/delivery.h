@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -78,14 +79,18 @@ class delivery_observer {
 
   // `req` is finished. `attempts` is how many attempts were made (0 if none was: a bad URL, a
   // full queue); `latency` runs from req.received_at to now; `detail` says why, e.g. "HTTP 200",
-  // "HTTP 400", "connect: Connection refused", "queue full", "shutdown".
+  // "HTTP 400", "connect: Connection refused", "queue full", "shutdown". `retry_after`, for
+  // gave_up only: how long the receiver's last answer asked to wait before trying again
+  // (`Retry-After: <seconds>` on a 429 or 5xx), if it said.
   virtual void on_done(const delivery_request& req, delivery_result result, unsigned attempts,
-                       std::chrono::steady_clock::duration latency, std::string_view detail) {
+                       std::chrono::steady_clock::duration latency, std::string_view detail,
+                       std::optional<std::chrono::milliseconds> retry_after) {
     (void)req;
     (void)result;
     (void)attempts;
     (void)latency;
     (void)detail;
+    (void)retry_after;
   }
 };
 

@@ -223,8 +223,9 @@ int run(const std::string& config_path, const std::string& listen_flag,
       target->on_retry(r, n, why, delay);
     }
     void on_done(const daemon::delivery_request& r, daemon::delivery_result res, unsigned n,
-                 std::chrono::steady_clock::duration latency, std::string_view detail) override {
-      target->on_done(r, res, n, latency, detail);
+                 std::chrono::steady_clock::duration latency, std::string_view detail,
+                 std::optional<std::chrono::milliseconds> retry_after) override {
+      target->on_done(r, res, n, latency, detail, retry_after);
     }
   } forward;
   daemon::outbox box(io, journal, box_options, forward);

@@ -114,7 +114,7 @@ struct outbox::state {
       done.finished_ms = now;
       done.last_error = std::string(detail);
     }
-    observer.on_done(done.req, result, done.attempts, latency, detail);
+    observer.on_done(done.req, result, done.attempts, latency, detail, std::nullopt);
     if (done.dead) {
       done.req.body.clear();  // listed, never sent again: the body is only in the store
       recent_dead.push_back(std::move(done));
@@ -236,7 +236,8 @@ void outbox::on_attempt(const delivery_request& req, unsigned attempt_no) {
 }
 
 void outbox::on_done(const delivery_request& req, delivery_result result, unsigned attempts,
-                     std::chrono::steady_clock::duration latency, std::string_view detail) {
+                     std::chrono::steady_clock::duration latency, std::string_view detail,
+                     std::optional<std::chrono::milliseconds> retry_after) {
   (void)attempts;
   (void)latency;
   state& s = *state_;
@@ -268,7 +269,11 @@ void outbox::on_done(const delivery_request& req, delivery_result result, unsign
         s.finish(d, delivery_result::gave_up, detail);
         break;
       }
-      const milliseconds delay = s.backoff(head.attempts);
+      // A receiver that said how long to wait (429 or 503 with Retry-After) is taken at its
+      // word, up to max_backoff; otherwise the jittered backoff.
+      const milliseconds delay =
+          retry_after ? std::clamp(*retry_after, milliseconds(0), s.options.max_backoff)
+                      : s.backoff(head.attempts);
       head.next_attempt_ms = now + delay.count();
       s.journal.attempted(head.req.id, head.attempts, head.next_attempt_ms, detail);
       s.observer.on_retry(head.req, head.attempts, detail, delay);

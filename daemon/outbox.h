@@ -18,6 +18,8 @@
 //       gave_up (5xx, 429, connection error or timeout) or dropped by the transport
 //                            -> retried after a "full jitter" delay, uniform in
 //                               [0, min(max_backoff, initial_backoff * 2^(attempts-1))],
+//                               or after the receiver's `Retry-After: <seconds>` (capped at
+//                               max_backoff) when its answer carried one,
 //                               until delivered, or until give_up_after has passed since it was
 //                               accepted or max_attempts (if not 0) were made: then dead.
 //   * stop(): no new attempt starts; the ones in flight may finish within the grace. Whatever
@@ -118,7 +120,8 @@ class outbox final : public delivery, public delivery_observer {
   // delivery_observer, for the transport.
   void on_attempt(const delivery_request& req, unsigned attempt_no) override;
   void on_done(const delivery_request& req, delivery_result result, unsigned attempts,
-               std::chrono::steady_clock::duration latency, std::string_view detail) override;
+               std::chrono::steady_clock::duration latency, std::string_view detail,
+               std::optional<std::chrono::milliseconds> retry_after) override;
 
  private:
   struct state;

@@ -723,7 +723,9 @@ void service::on_retry(const delivery_request& req, unsigned attempt_no, std::st
 }
 
 void service::on_done(const delivery_request& req, delivery_result result, unsigned attempts,
-                      std::chrono::steady_clock::duration latency, std::string_view detail) {
+                      std::chrono::steady_clock::duration latency, std::string_view detail,
+                      std::optional<std::chrono::milliseconds> retry_after) {
+  (void)retry_after;  // the outbox (or the transport) has waited it already
   stats_.notification(req.channel, req.kind, result);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(latency).count();
   if (result == delivery_result::delivered) {

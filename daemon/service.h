@@ -147,7 +147,8 @@ class service final : public delivery_observer {
   void on_retry(const delivery_request& req, unsigned attempt_no, std::string_view reason,
                 std::chrono::milliseconds delay) override;
   void on_done(const delivery_request& req, delivery_result result, unsigned attempts,
-               std::chrono::steady_clock::duration latency, std::string_view detail) override;
+               std::chrono::steady_clock::duration latency, std::string_view detail,
+               std::optional<std::chrono::milliseconds> retry_after) override;
 
  private:
   bool authorized(const http_request& req) const;

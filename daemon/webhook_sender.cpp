@@ -271,7 +271,8 @@ struct webhook_sender::state : std::enable_shared_from_this<webhook_sender::stat
                     std::optional<milliseconds> retry_after);
   void retry_later(job_ptr j, const std::string& reason, std::optional<milliseconds> retry_after);
   void retry_due(std::uint64_t serial);
-  void finish(job_ptr j, delivery_result result, const std::string& detail);
+  void finish(job_ptr j, delivery_result result, const std::string& detail,
+              std::optional<milliseconds> retry_after = std::nullopt);
   milliseconds backoff(unsigned failed_attempts);
 
   void drop_retries_due_after_deadline();
@@ -690,8 +691,11 @@ milliseconds webhook_sender::state::backoff(unsigned failed_attempts) {
 
 void webhook_sender::state::retry_later(job_ptr j, const std::string& reason,
                                         std::optional<milliseconds> retry_after) {
-  if (j->attempts >= opt.max_attempts)
-    return finish(std::move(j), delivery_result::gave_up, reason);
+  if (j->attempts >= opt.max_attempts) {
+    return finish(
+        std::move(j), delivery_result::gave_up, reason,
+        retry_after ? std::optional(std::min(*retry_after, opt.backoff_cap)) : std::nullopt);
+  }
   const milliseconds delay =
       retry_after ? std::min(*retry_after, opt.backoff_cap) : backoff(j->attempts);
   if (stopping && clock_type::now() + delay >= stop_deadline) {
@@ -727,7 +731,8 @@ void webhook_sender::state::retry_due(std::uint64_t serial) {
   pump(key);
 }
 
-void webhook_sender::state::finish(job_ptr j, delivery_result result, const std::string& detail) {
+void webhook_sender::state::finish(job_ptr j, delivery_result result, const std::string& detail,
+                                   std::optional<milliseconds> retry_after) {
   if (j->counted) --pending;
   switch (result) {
     case delivery_result::delivered:
@@ -754,7 +759,8 @@ void webhook_sender::state::finish(job_ptr j, delivery_result result, const std:
         " attempts=" + std::to_string(j->attempts) + " detail=\"" + detail + "\"");
   }
   if (observer) {
-    observer->on_done(j->req, result, j->attempts, clock_type::now() - j->req.received_at, detail);
+    observer->on_done(j->req, result, j->attempts, clock_type::now() - j->req.received_at, detail,
+                      retry_after);
   }
 }
 

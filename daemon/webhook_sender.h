@@ -36,7 +36,9 @@
 //     up to 0.5s, 1s, 2s, 4s, 8s, 16s, 32s: with the defaults a request is retried for at most
 //     63.5s (about half that on average) before it is given up. If a retryable response carries
 //     `Retry-After: <seconds>` that value is used instead, capped at backoff_cap (an HTTP-date
-//     Retry-After is ignored: the jittered backoff applies).
+//     Retry-After is ignored: the jittered backoff applies). When the last attempt gets such an
+//     answer, on_done(gave_up) passes the capped value on, for a caller that retries itself (the
+//     outbox, which runs the sender with max_attempts 1).
 //   * A keep-alive connection taken from the idle pool that turns out to be closed by the peer
 //     before any response byte arrives (end of stream, reset, broken pipe) is expected (the
 //     receiver's idle timeout won the race): the request is sent again at once on a fresh

@@ -66,15 +66,18 @@ class recording_observer final : public delivery_observer {
     attempts.emplace_back(req.id, attempt_no);
   }
   void on_retry(const delivery_request& req, unsigned, std::string_view,
-                std::chrono::milliseconds) override {
+                std::chrono::milliseconds delay) override {
     retries.push_back(req.id);
+    delays.push_back(delay);
   }
   void on_done(const delivery_request& req, delivery_result result, unsigned n,
-               std::chrono::steady_clock::duration, std::string_view) override {
+               std::chrono::steady_clock::duration, std::string_view,
+               std::optional<std::chrono::milliseconds>) override {
     done.push_back({req.id, result, n});
   }
   std::vector<std::pair<std::string, unsigned>> attempts;
   std::vector<std::string> retries;
+  std::vector<std::chrono::milliseconds> delays;  // of each retry, in order
   std::vector<done_event> done;
 };
 
@@ -89,11 +92,16 @@ class outbox_test : public ::testing::Test {
       for (const char* name : {"/a", "/b", "/c", "/d"}) {
         receiver_->handle(name, {"POST"}, [this](http_request& req) {
           arrivals_.emplace_back(req.path, std::string(req.header("Idempotency-Key")));
+          arrived_at_.emplace_back(req.path, std::chrono::steady_clock::now());
           http_response res;
           auto& script = scripts_[req.path];
           if (!script.empty()) {
             res.status = script.front();
             script.erase(script.begin());
+            if (auto& waits = retry_afters_[req.path]; !waits.empty()) {
+              res.headers.emplace_back("Retry-After", waits.front());
+              waits.erase(waits.begin());
+            }
           }
           return res;
         });
@@ -167,6 +175,9 @@ class outbox_test : public ::testing::Test {
   std::string base_;
   std::map<std::string, std::vector<unsigned>> scripts_;  // io thread only
   std::vector<std::pair<std::string, std::string>> arrivals_;
+  // Retry-After of each scripted answer (io thread only), and when each request arrived.
+  std::map<std::string, std::vector<std::string>> retry_afters_;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> arrived_at_;
   recording_journal journal_;
   recording_observer observer_;
   std::unique_ptr<outbox> box_;
@@ -218,6 +229,46 @@ TEST_F(outbox_test, retries_until_delivered_and_keeps_order_per_destination) {
     EXPECT_EQ(journal_.events[0].error, "HTTP 503");
     EXPECT_EQ(box_->dead_count(), 0u);
     EXPECT_FALSE(box_->oldest_pending_ms().has_value());
+  });
+}
+
+// A receiver that says how long to wait (429 or 503 with Retry-After) is retried after that
+// long, not after the jittered backoff; at most after max_backoff.
+TEST_F(outbox_test, a_retry_waits_what_the_receivers_retry_after_asks_up_to_max_backoff) {
+  on_io([this] {
+    scripts_["/a"] = {429};
+    retry_afters_["/a"] = {"1"};
+    scripts_["/b"] = {503};
+    retry_afters_["/b"] = {"3600"};
+    scripts_["/c"] = {503};  // no Retry-After: the backoff, at most initial_backoff the first time
+  });
+  auto o = fast();
+  o.initial_backoff = 1ms;
+  o.max_backoff = 1200ms;
+  make_outbox(o);
+  on_io([this] {
+    box_->submit(request("asks-1s", "/a"));
+    box_->submit(request("asks-1h", "/b"));
+    box_->submit(request("asks-nothing", "/c"));
+  });
+  ASSERT_TRUE(eventually([this] { return box_->pending() == 0; }));
+  on_io([this] {
+    std::map<std::string, std::chrono::milliseconds> delay;
+    ASSERT_EQ(observer_.retries.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) delay[observer_.retries[i]] = observer_.delays[i];
+    EXPECT_EQ(delay.at("asks-1s"), 1000ms);
+    EXPECT_EQ(delay.at("asks-1h"), 1200ms);
+    EXPECT_LE(delay.at("asks-nothing"), 1ms);
+    // Timers never fire early: each retry arrived at least its delay after the first attempt.
+    for (const auto& [path, wait] : {std::pair{"/a", 1000ms}, std::pair{"/b", 1200ms}}) {
+      std::vector<std::chrono::steady_clock::time_point> at;
+      for (const auto& [p, t] : arrived_at_) {
+        if (p == path) at.push_back(t);
+      }
+      ASSERT_EQ(at.size(), 2u) << path;
+      EXPECT_GE(at[1] - at[0], wait) << path;
+    }
+    for (const auto& d : observer_.done) EXPECT_EQ(d.result, delivery_result::delivered) << d.id;
   });
 }
 

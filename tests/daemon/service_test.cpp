@@ -970,12 +970,13 @@ TEST_F(service_test, delivery_outcomes_are_counted) {
   svc().on_attempt(req, 1);
   svc().on_retry(req, 1, "HTTP 503", 250ms);
   svc().on_attempt(req, 2);
-  svc().on_done(req, delivery_result::delivered, 2, 1500ms, "HTTP 200");
+  svc().on_done(req, delivery_result::delivered, 2, 1500ms, "HTTP 200", std::nullopt);
 
   delivery_request resolve = req;
   resolve.kind = notification_kind::resolve;
   svc().on_attempt(resolve, 1);
-  svc().on_done(resolve, delivery_result::gave_up, 1, 20s, "connect: Connection refused");
+  svc().on_done(resolve, delivery_result::gave_up, 1, 20s, "connect: Connection refused",
+                std::nullopt);
 
   const std::string m = metrics_text();
   EXPECT_TRUE(has_line(
@@ -1060,9 +1061,9 @@ TEST_F(service_test, delivery_log_lines_are_flat_logfmt) {
   req.kind = notification_kind::page;
   const std::string nested = R"(webhook delivery attempt failed id=x detail="connect: refused")";
   svc().on_retry(req, 1, nested, 250ms);
-  svc().on_done(req, delivery_result::gave_up, 2, 20s, nested);
+  svc().on_done(req, delivery_result::gave_up, 2, 20s, nested, std::nullopt);
   req.url = std::string(kAliceUrl);
-  svc().on_done(req, delivery_result::delivered, 3, 1s, "HTTP 200");
+  svc().on_done(req, delivery_result::delivered, 3, 1s, "HTTP 200", std::nullopt);
 
   ASSERT_THAT(logs_, SizeIs(3));
   EXPECT_EQ(logs_[0].first, log_level::warn);

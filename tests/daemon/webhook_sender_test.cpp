@@ -200,6 +200,7 @@ struct done_event {
   unsigned attempts;
   std::chrono::steady_clock::duration latency;
   std::string detail;
+  std::optional<std::chrono::milliseconds> retry_after;
 };
 struct retry_event {
   std::string id;
@@ -221,10 +222,11 @@ class recording_observer : public delivery_observer {
     retries_.push_back({req.id, attempt_no, std::string(reason), delay});
   }
   void on_done(const delivery_request& req, delivery_result result, unsigned attempts,
-               std::chrono::steady_clock::duration latency, std::string_view detail) override {
+               std::chrono::steady_clock::duration latency, std::string_view detail,
+               std::optional<std::chrono::milliseconds> retry_after) override {
     {
       const std::lock_guard lock(mutex_);
-      done_.push_back({req.id, result, attempts, latency, std::string(detail)});
+      done_.push_back({req.id, result, attempts, latency, std::string(detail), retry_after});
     }
     changed_.notify_all();
   }
@@ -527,6 +529,53 @@ TEST_F(webhook_sender_test, too_many_requests_is_retried_honouring_retry_after_u
   EXPECT_EQ(retries[0].reason, "HTTP 429");
   EXPECT_EQ(retries[0].delay, 30ms);
   EXPECT_EQ(retries[1].delay, 0ms);
+}
+
+// With one attempt allowed (the outbox's transport) the receiver's Retry-After goes to whoever
+// retries, capped as the sender would cap it; an answer without one, or a connection error,
+// carries none.
+TEST_F(webhook_sender_test, giving_up_passes_on_the_receivers_retry_after) {
+  int calls = 0;
+  const std::string url = start_server([&](http_request&) {
+    http_response res;
+    switch (++calls) {
+      case 1:
+        res.status = 429;
+        res.headers = {{"Retry-After", "7"}};
+        break;
+      case 2:
+        res.status = 503;
+        res.headers = {{"Retry-After", "3600"}};  // capped at backoff_cap
+        break;
+      case 3:
+        res.status = 503;
+        res.headers = {{"Retry-After", "Fri, 27 Nov 2026 07:00:00 GMT"}};  // a date: not used
+        break;
+      default:
+        res.status = 500;
+        break;
+    }
+    return res;
+  });
+  auto o = fast_options();
+  o.max_attempts = 1;
+  o.backoff_cap = 60s;
+  make_sender(o);
+  for (int i = 0; i < 4; ++i) {
+    submit(request("r" + std::to_string(i), url));
+    ASSERT_TRUE(observer_.wait_done(static_cast<std::size_t>(i) + 1));
+  }
+  const auto refused = on_io([&] { return refused_port(io_); });
+  submit(request("refused", "http://127.0.0.1:" + std::to_string(refused) + "/hook"));
+  ASSERT_TRUE(observer_.wait_done(5));
+  const auto done = observer_.done();
+  for (const auto& d : done) EXPECT_EQ(d.result, delivery_result::gave_up) << d.id;
+  EXPECT_EQ(done[0].retry_after, std::optional(std::chrono::milliseconds(7s)));
+  EXPECT_EQ(done[1].retry_after, std::optional(std::chrono::milliseconds(60s)));
+  EXPECT_EQ(done[2].retry_after, std::nullopt);
+  EXPECT_EQ(done[3].retry_after, std::nullopt);
+  EXPECT_EQ(done[4].retry_after, std::nullopt);
+  EXPECT_TRUE(observer_.retries().empty());
 }
 
 TEST_F(webhook_sender_test, connection_refused_is_retried_until_it_gives_up) {
