@@ -15,6 +15,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "daemon/warn_limiter.h"
+
 namespace alertrouter::daemon {
 
 namespace asio = boost::asio;
@@ -93,8 +95,12 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
         accept_retry(io_in),
         stop_timer(io_in) {}
 
-  void log(const std::string& line) const {
-    if (warn) warn(line);
+  // Writes a warn line unless they come faster than limits.warnings_per_second.
+  void log(std::string line) {
+    if (!warn) return;
+    const std::optional<std::string> admitted = warn_limit.admit(std::move(line));
+    stats.warnings_suppressed = warn_limit.suppressed();
+    if (admitted) warn(*admitted);
   }
 
   void do_accept();
@@ -122,6 +128,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
   std::unordered_set<http_connection*> connections;
   std::size_t bodies_in_flight = 0;  // bytes reserved by connections reading a body
   http_server_stats stats;
+  warn_limiter warn_limit{limits.warnings_per_second};
   bool stopping = false;
   bool destroyed = false;  // the http_server is gone; its handlers must not run any more
   std::function<void()> on_stopped;

@@ -40,6 +40,12 @@ struct http_limits {
   // request that would go over is answered 503 with Retry-After and closed before its body is
   // read: max_connections slow uploads must not hold max_connections x max_body of memory.
   std::size_t max_bodies_in_flight = 64 * 1024 * 1024;
+  // Warn lines (refused requests and connections, timeouts, ...) written per second on average,
+  // in bursts of up to 10 times that: a client can cause one per connection, and a flood must
+  // not bury the rest of the log (nor trip journald's rate limit, which drops lines blindly).
+  // The lines over the limit are counted (http_server_stats::warnings_suppressed) and their
+  // number is given in the next line written. 0: no limit.
+  unsigned warnings_per_second = 10;
 };
 
 // One request as a handler sees it. Owned by the server for the duration of the handler call;
@@ -112,14 +118,15 @@ struct http_server_stats {
   std::uint64_t connections_open = 0;      // currently open (gauge)
   std::array<std::uint64_t, 6> responses_by_class{};  // [status / 100], 1..5 used
   std::uint64_t read_timeouts = 0;                    // a request not complete within read_timeout
-  std::uint64_t idle_timeouts = 0;       // keep-alive connections closed for idleness (normal)
-  std::uint64_t write_timeouts = 0;      // a response not written within write_timeout
-  std::uint64_t handler_errors = 0;      // handler threw; answered 500
-  std::uint64_t accept_errors = 0;       // accept() failed (out of descriptors, say)
-  std::uint64_t bodies_too_large = 0;    // answered 413
-  std::uint64_t headers_too_large = 0;   // answered 431
-  std::uint64_t malformed_requests = 0;  // answered 400 by the server (not by a handler)
-  std::uint64_t bodies_deferred = 0;     // answered 503: max_bodies_in_flight were being read
+  std::uint64_t idle_timeouts = 0;        // keep-alive connections closed for idleness (normal)
+  std::uint64_t write_timeouts = 0;       // a response not written within write_timeout
+  std::uint64_t handler_errors = 0;       // handler threw; answered 500
+  std::uint64_t accept_errors = 0;        // accept() failed (out of descriptors, say)
+  std::uint64_t bodies_too_large = 0;     // answered 413
+  std::uint64_t headers_too_large = 0;    // answered 431
+  std::uint64_t malformed_requests = 0;   // answered 400 by the server (not by a handler)
+  std::uint64_t bodies_deferred = 0;      // answered 503: max_bodies_in_flight were being read
+  std::uint64_t warnings_suppressed = 0;  // warn lines not written: over warnings_per_second
 };
 
 // Told about each request the server refuses itself, before any handler runs: the path as far

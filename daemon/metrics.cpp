@@ -209,6 +209,9 @@ class metrics::scrape_collector : public prometheus::Collectable {
     out.push_back(single("alertrouter_http_handler_errors_total",
                          "HTTP handlers that threw (answered 500).", MetricType::Counter,
                          d(s.handler_errors)));
+    out.push_back(single("alertrouter_http_warnings_suppressed_total",
+                         "HTTP server warn lines not written: over limits.warnings_per_second.",
+                         MetricType::Counter, d(s.warnings_suppressed)));
     out.push_back(single("alertrouter_http_accept_errors_total",
                          "Failed accept() calls on the listening socket.", MetricType::Counter,
                          d(s.accept_errors)));
@@ -298,6 +301,10 @@ metrics::metrics(std::string_view version)
   incidents_open_ = &gauges("alertrouter_incidents_open", "Incidents open now.").Add({});
   evictions_ = counter("alertrouter_incident_evictions_total",
                        "Incidents evicted because the incident table was full.");
+  webhook_warnings_suppressed_ =
+      counter("alertrouter_webhook_warnings_suppressed_total",
+              "\"webhook refused\" warn lines not written: over 10 per second (each refusal is "
+              "still counted in alertrouter_webhooks_received_total).");
 
   nobody_family_ = &counters("alertrouter_nobody_on_call_total",
                              "Notifications for a schedule target in which nobody was on call.");
@@ -354,7 +361,8 @@ metrics::metrics(std::string_view version)
         "alertrouter_http_idle_timeouts_total", "alertrouter_http_write_timeouts_total",
         "alertrouter_http_handler_errors_total", "alertrouter_http_accept_errors_total",
         "alertrouter_http_bodies_too_large_total", "alertrouter_http_headers_too_large_total",
-        "alertrouter_http_malformed_requests_total", "alertrouter_http_bodies_deferred_total"}) {
+        "alertrouter_http_malformed_requests_total", "alertrouter_http_bodies_deferred_total",
+        "alertrouter_http_warnings_suppressed_total"}) {
     reserve_name(name);
   }
 }
@@ -394,6 +402,9 @@ void metrics::incidents_reopened(std::uint64_t n) {
 }
 void metrics::incidents_resolved(std::uint64_t n) {
   incidents_resolved_->Increment(static_cast<double>(n));
+}
+void metrics::webhook_warnings_suppressed(std::uint64_t n) {
+  webhook_warnings_suppressed_->Increment(static_cast<double>(n));
 }
 void metrics::set_incidents_open(std::size_t n) { incidents_open_->Set(static_cast<double>(n)); }
 

@@ -16,6 +16,9 @@
 //   build_info{version,compiler}                      gauge 1
 //   webhooks_received_total{result}                   accepted|bad_request|too_large|
 //                                                     unauthorized|unavailable
+//   webhook_warnings_suppressed_total                 "webhook refused" warn lines not written
+//                                                     (rate limited; the refusals are counted
+//                                                     above)
 //   alerts_received_total{ownership,status}           owned|user|unowned x firing|resolved
 //   alerts_duplicate_total, alerts_stale_total, alerts_unrouted_total
 //   incidents_opened_total, incidents_reopened_total, incidents_resolved_total,
@@ -36,7 +39,8 @@
 //   http_connections_open (gauge), http_connections_accepted_total,
 //   http_connections_rejected_total, http_responses_total{code} (1xx..5xx),
 //   http_read_timeouts_total, http_idle_timeouts_total, http_write_timeouts_total,
-//   http_handler_errors_total, http_accept_errors_total  (scrape time, from http_server_stats)
+//   http_handler_errors_total, http_accept_errors_total,
+//   http_warnings_suppressed_total  (scrape time, from http_server_stats)
 // plus whatever add_scrape_value() registers.
 
 #include <chrono>
@@ -123,6 +127,7 @@ class metrics {
 
   // --- ingest -----------------------------------------------------------------------------------
   void webhook_received(webhook_result r);
+  void webhook_warnings_suppressed(std::uint64_t n = 1);
   void alert_received(routing::ownership o, routing::alert_status s);
   void alerts_duplicate(std::uint64_t n = 1);
   void alerts_stale(std::uint64_t n = 1);  // stale and unknown resolves
@@ -226,6 +231,7 @@ class metrics {
   prometheus::Counter* incidents_resolved_ = nullptr;
   prometheus::Gauge* incidents_open_ = nullptr;
   prometheus::Counter* evictions_ = nullptr;
+  prometheus::Counter* webhook_warnings_suppressed_ = nullptr;
   std::uint64_t evictions_seen_ = 0;
 
   prometheus::Family<prometheus::Counter>* nobody_family_ = nullptr;

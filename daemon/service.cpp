@@ -356,11 +356,19 @@ http_response service::webhook(http_request& req) {
 
 void service::enable_durability(durable_state d) { durable_ = std::move(d); }
 
+void service::warn_refused(std::string line) {
+  if (auto admitted = refusals_log_.admit(std::move(line))) {
+    log_(log_level::warn, *admitted);
+  } else {
+    stats_.webhook_warnings_suppressed();
+  }
+}
+
 void service::webhook(http_request& req, std::function<void(http_response)> respond) {
   const auto received_at = std::chrono::steady_clock::now();
   if (!authorized(req)) {
     stats_.webhook_received(webhook_result::unauthorized);
-    log_(log_level::warn, "msg=\"webhook refused\" reason=unauthorized remote=" + req.remote);
+    warn_refused("msg=\"webhook refused\" reason=unauthorized remote=" + req.remote);
     http_response r = error_response(401, "missing or wrong bearer token");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return respond(std::move(r));
@@ -381,9 +389,9 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   }
   if (refusal != nullptr) {
     stats_.webhook_received(webhook_result::unavailable);
-    log_(log_level::warn, std::string("msg=\"webhook refused\" reason=") + refusal +
-                              " pending=" + std::to_string(out_.pending()) +
-                              " remote=" + req.remote + " detail=" + log_value(detail));
+    warn_refused(std::string("msg=\"webhook refused\" reason=") + refusal +
+                 " pending=" + std::to_string(out_.pending()) + " remote=" + req.remote +
+                 " detail=" + log_value(detail));
     http_response r = error_response(503, detail);
     r.headers.emplace_back("Retry-After", "5");
     return respond(std::move(r));
@@ -403,9 +411,8 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
           std::chrono::floor<std::chrono::microseconds>(now), routed_, bad)) {
     stats_.webhook_received(webhook_result::bad_request);
     const std::string message = bad.to_string();
-    log_(log_level::warn, "msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
-                              " bytes=" + std::to_string(req.body.size()) +
-                              " error=" + log_value(message));
+    warn_refused("msg=\"webhook refused\" reason=bad_request remote=" + req.remote +
+                 " bytes=" + std::to_string(req.body.size()) + " error=" + log_value(message));
     return respond(error_response(400, message));
   }
   routing::routed_webhook& r = routed_;

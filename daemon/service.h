@@ -24,6 +24,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/outbox.h"
+#include "daemon/warn_limiter.h"
 #include "routing/incident.h"
 #include "routing/planner.h"
 #include "routing/routing_table.h"
@@ -152,6 +153,8 @@ class service final : public delivery_observer {
 
  private:
   bool authorized(const http_request& req) const;
+  // A "webhook refused" warn line, rate limited (a client can send one per request).
+  void warn_refused(std::string line);
   // What an accepted body adds to the ingest metrics, counted only once it is answered 200: a
   // body answered 503 (a failed commit) changed nothing, and Alertmanager sends it again.
   struct ingest_tally {
@@ -193,6 +196,7 @@ class service final : public delivery_observer {
   loaded_config current_;
   routing::incident_table& incidents_;
   metrics& stats_;
+  warn_limiter refusals_log_{10};
   delivery& out_;
   log_sink log_;
   std::function<std::chrono::system_clock::time_point()> clock_;

@@ -344,6 +344,51 @@ TEST_F(http_server_test, content_length_over_limit_is_answered_413_before_the_bo
   EXPECT_EQ(echo_calls_, 0);
 }
 
+// A client can cause a warn line per connection: past the rate limit they are counted, not
+// written, and the next line written says how many were left out.
+TEST_F(http_server_test, warn_lines_over_the_rate_limit_are_counted_and_summed_up_later) {
+  http_limits limits;
+  limits.max_body = 1024;
+  limits.warnings_per_second = 2;  // bursts of 20
+  start(limits);
+  constexpr int kRefused = 60;
+  const auto began = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRefused; ++i) {
+    client c(endpoint_);
+    ASSERT_FALSE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n"));
+    const auto res = c.read_response();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 413u);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  const http_server_stats s = stats();
+  EXPECT_EQ(s.bodies_too_large, static_cast<std::uint64_t>(kRefused));  // every one counted
+  std::size_t written = 0;
+  {
+    const std::lock_guard lock(log_mutex_);
+    written = log_.size();
+  }
+  EXPECT_EQ(written + s.warnings_suppressed, static_cast<std::size_t>(kRefused));
+  // The burst, and what the bucket refilled while the loop ran.
+  EXPECT_GE(written, 20u);
+  EXPECT_LE(static_cast<double>(written), 20 + 2 * seconds + 1);
+  ASSERT_GT(s.warnings_suppressed, 0u);
+
+  // Once a token is back, the next line is written with the count of those left out.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  client c(endpoint_);
+  ASSERT_FALSE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 104857600\r\n\r\n"));
+  ASSERT_TRUE(c.read_response());
+  const std::lock_guard lock(log_mutex_);
+  ASSERT_EQ(log_.size(), written + 1);
+  EXPECT_NE(log_.back().find("status=413"), std::string::npos) << log_.back();
+  EXPECT_NE(log_.back().find("(and " + std::to_string(s.warnings_suppressed) +
+                             " similar warnings suppressed before this one: over 2/s)"),
+            std::string::npos)
+      << log_.back();
+}
+
 TEST_F(http_server_test, chunked_body_over_limit_is_413) {
   http_limits limits;
   limits.max_body = 1024;

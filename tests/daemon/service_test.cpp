@@ -624,6 +624,24 @@ TEST_F(service_auth_test, wrong_tokens_and_schemes_are_401) {
       has_line(metrics_text(), R"(alertrouter_webhooks_received_total{result="unauthorized"} 10)"));
 }
 
+// A client can cause a "webhook refused" line per request: past a burst they are counted, not
+// written; every refusal is still counted as such.
+TEST_F(service_auth_test, a_flood_of_refusals_writes_a_burst_of_warn_lines_and_counts_the_rest) {
+  constexpr int kRequests = 150;
+  const auto began = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRequests; ++i) ASSERT_EQ(send(webhook_body({tools_page()})).status, 401u);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  const std::size_t written = warnings();
+  EXPECT_GE(written, 100u);  // the burst: 10 per second, 10 seconds' worth
+  EXPECT_LE(static_cast<double>(written), 100 + 10 * seconds + 1);
+  const std::string text = metrics_text();
+  EXPECT_TRUE(has_line(text, "alertrouter_webhook_warnings_suppressed_total " +
+                                 std::to_string(kRequests - static_cast<int>(written))))
+      << text;
+  EXPECT_TRUE(has_line(text, R"(alertrouter_webhooks_received_total{result="unauthorized"} 150)"));
+}
+
 TEST_F(service_auth_test, right_token_is_200_and_the_scheme_is_case_insensitive) {
   // The token file's trailing newline is not part of the token.
   const http_response r =
