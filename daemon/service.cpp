@@ -382,16 +382,16 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     // A commit failed: nothing more is accepted until the table is rebuilt from the store.
     refusal = "state_store";
     detail = "state store unavailable: " + store_error_;
-  } else if (out_.pending() >= max_pending_) {
+  } else if (out_.pending() + committing_ >= max_pending_) {
     refusal = "delivery_backlog";
-    detail = "delivery backlog full (" + std::to_string(out_.pending()) +
+    detail = "delivery backlog full (" + std::to_string(out_.pending() + committing_) +
              " notifications pending); retry later";
   }
   if (refusal != nullptr) {
     stats_.webhook_received(webhook_result::unavailable);
     warn_refused(std::string("msg=\"webhook refused\" reason=") + refusal +
-                 " pending=" + std::to_string(out_.pending()) + " remote=" + req.remote +
-                 " detail=" + log_value(detail));
+                 " pending=" + std::to_string(out_.pending() + committing_) +
+                 " remote=" + req.remote + " detail=" + log_value(detail));
     http_response r = error_response(503, detail);
     r.headers.emplace_back("Retry-After", "5");
     return respond(std::move(r));
@@ -553,11 +553,13 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
     commits_.pop_back();
     throw;
   }
+  committing_ += c.requests.size();
   // Commits finish in ticket order, so this body's own commit covers `rests_on` too.
   try {
     c.ticket = durable_.committer->enqueue(std::move(set));
   } catch (const std::exception& e) {  // the committer has stopped (shutdown)
     auto answers = std::move(c.waiters);
+    committing_ -= c.requests.size();
     commits_.pop_back();
     log_(log_level::error,
          "msg=\"state store closed; answering 503\" error=" + log_value(e.what()));
@@ -578,6 +580,7 @@ void service::committed(std::uint64_t ticket, std::exception_ptr error) {
   }
   pending_commit c = std::move(commits_.front());
   commits_.pop_front();
+  committing_ -= c.requests.size();
   for (const routing::fingerprint fp : c.fps) {
     if (auto it = unsynced_.find(fp); it != unsynced_.end() && it->second == ticket) {
       unsynced_.erase(it);

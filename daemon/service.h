@@ -94,7 +94,8 @@ class service final : public delivery_observer {
   //   {"received":N,"new":X,"duplicates":Y,"resolved":Z,"stale":S,"notifications":K}.
   // 400 (body names the field) for a body that does not decode; 401 for a missing or wrong
   // bearer token; 503 with Retry-After while delivery has max_pending_notifications (of the
-  // configuration the service started with) queued. A refused body changes nothing.
+  // configuration the service started with) queued, counting those still waiting for their
+  // commit. A refused body changes nothing.
   // A notification whose target has no contact at all is counted as no_contact; one with only
   // e-mail or IRC contacts is counted as dropped (those channels are not delivered yet).
   //
@@ -203,6 +204,8 @@ class service final : public delivery_observer {
   // limits.max_pending_notifications at start: the delivery was sized for it (limits take
   // effect at a restart).
   const std::size_t max_pending_;
+  // Notifications of commits in flight: not in the delivery yet, counted against max_pending_.
+  std::size_t committing_ = 0;
   bool shutting_down_ = false;
   durable_state durable_;
   std::deque<pending_commit> commits_;  // in ticket order

@@ -1246,6 +1246,28 @@ TEST_F(durable_service_test, the_answer_and_the_delivery_wait_for_the_commit) {
   EXPECT_EQ(st.pending[0].body, out_.submitted[0].body);
 }
 
+// Notifications waiting for their commit are not in the delivery yet, but count against
+// limits.max_pending all the same: commits in flight must not let the backlog grow past it.
+TEST_F(durable_service_test, notifications_waiting_for_their_commit_count_against_max_pending) {
+  out_.pending_count = 8;                                       // of max_pending 10
+  const auto first = send_async(webhook_body({tools_page()}));  // 2 notifications, committing
+  ASSERT_FALSE(first->has_value());
+  const auto second = send_async(webhook_body({user_page()}));
+  ASSERT_TRUE(second->has_value());  // refused at once
+  EXPECT_EQ((*second)->status, 503u);
+  EXPECT_NE((*second)->body.find("delivery backlog full (10 notifications pending)"),
+            std::string::npos)
+      << (*second)->body;
+
+  // Once committed, the two are the delivery's to count (here: still 8, a fake).
+  ASSERT_TRUE(run_until([&] { return first->has_value(); }));
+  EXPECT_EQ((*first)->status, 200u);
+  ASSERT_THAT(out_.submitted, SizeIs(2));
+  const auto third = send_async(webhook_body({user_page()}));
+  ASSERT_TRUE(run_until([&] { return third->has_value(); }));
+  EXPECT_EQ((*third)->status, 200u);
+}
+
 TEST_F(durable_service_test, a_repeat_waits_only_for_the_commit_it_rests_on_and_writes_nothing) {
   const auto other = send_async(webhook_body({user_page()}));
   ASSERT_TRUE(run_until([&] { return other->has_value(); }));
