@@ -865,8 +865,13 @@ class webhook_scanner {
       dst = put_unescaped(body + *e, dst + (*e - at));
       at = *e + escape_length(body + *e);
     }
-    std::memcpy(dst, body + at, close - at);
-    dst += close - at;
+    // No escape runs past the closing quote (the first stage reads a quote after a backslash as
+    // escaped, and \u's four digits hold none), so `at` is at most `close`; the guard keeps a
+    // mistake in that reasoning from becoming a wild copy.
+    if (at < close) {
+      std::memcpy(dst, body + at, close - at);
+      dst += close - at;
+    }
     out = std::string_view(start, static_cast<std::size_t>(dst - start));
     strings_used_ += out.size();
   }
