@@ -329,6 +329,24 @@ class webhook_sender_test : public ::testing::Test {
     });
   }
 
+  // A receiver answering its n-th request with answers[n] (a status, and a Retry-After value if
+  // not empty), then with `then`.
+  std::string start_scripted(std::vector<std::pair<unsigned, std::string>> answers,
+                             unsigned then = 200) {
+    auto calls = std::make_shared<std::size_t>(0);
+    return start_server([answers = std::move(answers), then, calls](http_request&) {
+      http_response res;
+      res.status = then;
+      if (*calls < answers.size()) {
+        const auto& [status, retry_after] = answers[*calls];
+        res.status = status;
+        if (!retry_after.empty()) res.headers = {{"Retry-After", retry_after}};
+      }
+      ++*calls;
+      return res;
+    });
+  }
+
   void start_raw(raw_server::script s, std::size_t release_at = 0) {
     on_io([&] { raw_ = std::make_unique<raw_server>(io_, std::move(s), release_at); });
   }
@@ -500,22 +518,9 @@ TEST_F(webhook_sender_test, client_errors_and_redirects_are_rejected_without_ret
 }
 
 TEST_F(webhook_sender_test, too_many_requests_is_retried_honouring_retry_after_up_to_the_cap) {
-  int calls = 0;
-  const std::string url = start_server([&](http_request&) {
-    http_response res;
-    switch (++calls) {
-      case 1:
-        res.status = 429;
-        res.headers = {{"Retry-After", "3600"}};  // an hour: capped at backoff_cap
-        break;
-      case 2:
-        res.status = 429;
-        res.headers = {{"Retry-After", "0"}};
-        break;
-      default:
-        break;
-    }
-    return res;
+  const std::string url = start_scripted({
+      {429, "3600"},  // an hour: capped at backoff_cap
+      {429, "0"},
   });
   auto o = fast_options();
   o.backoff_cap = 30ms;
@@ -535,28 +540,13 @@ TEST_F(webhook_sender_test, too_many_requests_is_retried_honouring_retry_after_u
 // retries, capped as the sender would cap it; an answer without one, or a connection error,
 // carries none.
 TEST_F(webhook_sender_test, giving_up_passes_on_the_receivers_retry_after) {
-  int calls = 0;
-  const std::string url = start_server([&](http_request&) {
-    http_response res;
-    switch (++calls) {
-      case 1:
-        res.status = 429;
-        res.headers = {{"Retry-After", "7"}};
-        break;
-      case 2:
-        res.status = 503;
-        res.headers = {{"Retry-After", "3600"}};  // capped at backoff_cap
-        break;
-      case 3:
-        res.status = 503;
-        res.headers = {{"Retry-After", "Fri, 27 Nov 2026 07:00:00 GMT"}};  // a date: not used
-        break;
-      default:
-        res.status = 500;
-        break;
-    }
-    return res;
-  });
+  const std::string url = start_scripted(
+      {
+          {429, "7"},
+          {503, "3600"},                           // capped at backoff_cap
+          {503, "Fri, 27 Nov 2026 07:00:00 GMT"},  // a date: not used
+      },
+      500);
   auto o = fast_options();
   o.max_attempts = 1;
   o.backoff_cap = 60s;
