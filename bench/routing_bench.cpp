@@ -194,8 +194,10 @@ std::pair<std::string_view, std::string_view> host_family(const rule& r) {
   return {"cloudvirt", "node"};
 }
 
-// Renders Prometheus template placeholders the way a firing alert would show them.
-std::string render(std::string_view text, const std::vector<routing::label_set::label>& labels) {
+// Renders Prometheus template placeholders the way a firing alert would show them, at evaluation
+// `round`: {{ $value }} is the query's value, which changes from one evaluation to the next.
+std::string render(std::string_view text, const std::vector<routing::label_set::label>& labels,
+                   std::size_t round) {
   std::string out;
   out.reserve(text.size() + 32);
   while (true) {
@@ -208,7 +210,11 @@ std::string render(std::string_view text, const std::vector<routing::label_set::
     if (expr.find("$externalLabels.site") != std::string_view::npos) {
       out += "eqiad";
     } else if (expr.find("$value") != std::string_view::npos) {
-      out += expr.find("Percentage") != std::string_view::npos ? "91.27%" : "3";
+      if (expr.find("Percentage") != std::string_view::npos) {
+        out += std::to_string(91 + round % 8) + "." + std::to_string(27 + round % 50) + "%";
+      } else {
+        out += std::to_string(3 + round % 10);
+      }
     } else if (const auto at = expr.find("$labels."); at != std::string_view::npos) {
       std::string_view name = expr.substr(at + 8);
       name = name.substr(0, name.find_first_of(" |}"));
@@ -266,6 +272,7 @@ struct body_spec {
   std::size_t first_instance = 0;
   std::size_t alerts = 1;
   routing::alert_status status = routing::alert_status::firing;
+  std::size_t round = 0;  // the rule evaluation its annotations render ({{ $value }})
 };
 
 std::string make_body(const bench_env& env, const body_spec& spec) {
@@ -278,6 +285,9 @@ std::string make_body(const bench_env& env, const body_spec& spec) {
   generator_url += url_encode(r.expr.substr(0, r.expr.find(" [for ")));
   generator_url += "&g0.tab=1";
 
+  // Alertmanager groups by alertname and rack here: every body is a group of its own, named in
+  // groupKey as Alertmanager names it (the route's matchers, then the group's labels).
+  const std::string rack = "r" + std::to_string(spec.first_instance / spec.alerts);
   json::array alerts;
   std::optional<routing::label_set> common_labels;
   std::optional<routing::label_set> common_annotations;
@@ -292,6 +302,7 @@ std::string make_body(const bench_env& env, const body_spec& spec) {
     labels.emplace_back("site", "eqiad");
     labels.emplace_back("prometheus", "cloud");
     labels.emplace_back("source", "prometheus");
+    labels.emplace_back("rack", rack);
     // A rule with a templated project (`{{ $labels.user }}`) always names one.
     std::string_view project = kProjects[k % std::size(kProjects)];
     if (project.empty() && find_label(r.labels, "project").size() > 0) project = "wikidumpparse";
@@ -300,7 +311,7 @@ std::string make_body(const bench_env& env, const body_spec& spec) {
 
     std::vector<routing::label_set::label> annotations;
     for (const auto& [name, text] : r.annotations)
-      annotations.emplace_back(name, render(text, labels));
+      annotations.emplace_back(name, render(text, labels, spec.round + k));
 
     const routing::label_set label_set(std::move(labels));
     const routing::label_set annotation_set(std::move(annotations));
@@ -324,12 +335,13 @@ std::string make_body(const bench_env& env, const body_spec& spec) {
   body["receiver"] = "alertrouter";
   body["status"] = status;
   body["alerts"] = std::move(alerts);
-  body["groupLabels"] = json::object{{"alertname", r.alertname}};
+  body["groupLabels"] = json::object{{"alertname", r.alertname}, {"rack", rack}};
   body["commonLabels"] = to_object(common_labels.value_or(routing::label_set{}));
   body["commonAnnotations"] = to_object(common_annotations.value_or(routing::label_set{}));
   body["externalURL"] = "http://alertmanager.example:9093";
   body["version"] = "4";
-  body["groupKey"] = "{}/{team=\"wmcs\"}:{alertname=\"" + r.alertname + "\"}";
+  body["groupKey"] =
+      "{}/{team=\"wmcs\"}:{alertname=\"" + r.alertname + "\", rack=\"" + rack + "\"}";
   body["truncatedAlerts"] = 0;
 
   // Go's encoding/json escapes <, > and & (Alertmanager's URLs are full of `&`); they can only
@@ -367,6 +379,9 @@ enum class pool_kind { repeat_firing, fresh_firing, fresh_resolved };
 // `error` says why not otherwise.
 struct body_pool {
   std::vector<std::string> bodies;
+  // Repeat pools: the same groups resent at the next rule evaluation, as Alertmanager resends
+  // them: the same bytes but for annotations templating {{ $value }}.
+  std::vector<std::string> next_round;
   double bytes_per_body = 0;
   std::string error;
 };
@@ -391,6 +406,14 @@ const body_pool& pool_of(pool_kind kind, std::size_t alerts_per_body) {
                                                                 : routing::alert_status::firing,
                 }));
     bytes += pool.bodies.back().size();
+    if (!fresh) {
+      pool.next_round.push_back(make_body(*g_env, body_spec{
+                                                      .rule_index = b,
+                                                      .first_instance = b * alerts_per_body,
+                                                      .alerts = alerts_per_body,
+                                                      .round = 1,
+                                                  }));
+    }
     auto decoded = routing::decode_webhook(pool.bodies.back());
     if (auto* err = std::get_if<routing::decode_error>(&decoded); err && pool.error.empty())
       pool.error = "decode_webhook rejected a generated body: " + err->to_string();
@@ -457,6 +480,22 @@ void label_notifications(benchmark::State& state, std::size_t notifications) {
   state.SetLabel(text);
 }
 
+// How the bodies decoded since `before` were indexed (see routing::detail::index_counts), as the
+// run's label: the share of bodies whose index was a recent body's as is, derived from one, or
+// found by simdjson's first stage (pool building included).
+void label_indexing(benchmark::State& state, const routing::detail::index_counts& before) {
+  const routing::detail::index_counts now = routing::detail::thread_index_counts();
+  const auto reused = static_cast<double>(now.reused - before.reused);
+  const auto derived = static_cast<double>(now.derived - before.derived);
+  const auto first = static_cast<double>(now.first_stage - before.first_stage);
+  const double total = reused + derived + first;
+  if (total == 0) return;
+  char text[96];
+  std::snprintf(text, sizeof text, "index: %.1f%% same, %.1f%% derived, %.1f%% first stage",
+                100 * reused / total, 100 * derived / total, 100 * first / total);
+  state.SetLabel(text);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Benchmarks. Arg = alerts per body.
 
@@ -473,11 +512,17 @@ void repeat_bodies(benchmark::State& state, Route route) {
     routing::make_plan(*g_env->routes, *table, hook, kFiringNow);
   }
 
+  // Each pass over the groups resends them at the next evaluation: every other pass the
+  // templated annotations differ from the pass before.
+  const std::vector<std::string>* pass = &bodies;
   std::size_t i = 0;
   std::size_t duplicates = 0;
   for (auto _ : state) {
-    duplicates += route(bodies[i], *table);
-    if (++i == bodies.size()) i = 0;
+    duplicates += route((*pass)[i], *table);
+    if (++i == bodies.size()) {
+      i = 0;
+      pass = pass == &bodies ? &pool->next_round : &bodies;
+    }
   }
   expect(state, "duplicates", duplicates);
   report(state, pool->bytes_per_body);
@@ -489,6 +534,7 @@ void repeat_bodies(benchmark::State& state, Route route) {
 void BM_RepeatGroup(benchmark::State& state) {
   routing::routed_webhook routed;
   routing::decode_error error;
+  const routing::detail::index_counts before = routing::detail::thread_index_counts();
   repeat_bodies(state, [&](const std::string& body, routing::incident_table& table) {
     if (!routing::route_webhook_into(body, *g_env->routes, table, kFiringNow, routed, error)) {
       return std::size_t{0};
@@ -496,6 +542,15 @@ void BM_RepeatGroup(benchmark::State& state) {
     benchmark::DoNotOptimize(routed);
     return routed.result.counts.duplicates;
   });
+  label_indexing(state, before);
+}
+
+// BM_RepeatGroup with every body indexed by simdjson's first stage, none from the last body of
+// its group (routing/json_index_cache.h): what that saves is the difference.
+void BM_RepeatGroupFirstStage(benchmark::State& state) {
+  routing::detail::reuse_indexes(false);
+  BM_RepeatGroup(state);
+  routing::detail::reuse_indexes(true);
 }
 
 // The same resends decoded in full (labels, annotations and generatorURL copied for every alert)
@@ -642,6 +697,7 @@ void BM_JsonParse(benchmark::State& state) {
 void alerts_per_body(benchmark::internal::Benchmark* b) { b->Arg(1)->Arg(10)->Arg(100); }
 
 BENCHMARK(BM_RepeatGroup)->Apply(alerts_per_body);
+BENCHMARK(BM_RepeatGroupFirstStage)->Apply(alerts_per_body);
 BENCHMARK(BM_RepeatFullDecode)->Apply(alerts_per_body);
 BENCHMARK(BM_RepeatPlanOnly)->Apply(alerts_per_body);
 BENCHMARK(BM_NewIncidents)->Apply(alerts_per_body);

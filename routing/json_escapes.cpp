@@ -14,8 +14,9 @@ int hex_digit(char c) {
   return -1;
 }
 
-// The length of the valid escape whose backslash is at `at`, or 0.
-std::size_t check_escape(std::string_view text, std::size_t at) {
+}  // namespace
+
+std::size_t valid_escape_length(std::string_view text, std::size_t at) {
   if (at + 1 >= text.size()) return 0;
   switch (text[at + 1]) {
     case '"':
@@ -42,8 +43,6 @@ std::size_t check_escape(std::string_view text, std::size_t at) {
   }
 }
 
-}  // namespace
-
 bool json_escapes::find(std::string_view text) {
   offsets_.clear();
   // glibc's memchr is vectorised for each CPU (AVX-512 where there is one): faster here than a
@@ -53,7 +52,7 @@ bool json_escapes::find(std::string_view text) {
     const void* found = std::memchr(text.data() + at, '\\', text.size() - at);
     if (found == nullptr) break;
     at = static_cast<std::size_t>(static_cast<const char*>(found) - text.data());
-    const std::size_t length = check_escape(text, at);
+    const std::size_t length = valid_escape_length(text, at);
     if (length == 0) return false;
     offsets_.push_back(static_cast<std::uint32_t>(at));
     at += length;  // a backslash inside this escape is escaped

@@ -29,10 +29,16 @@ class json_escapes {
 
   // The offset of each escape's backslash, ascending, then kEnd.
   const std::vector<std::uint32_t>& offsets() const { return offsets_; }
+  // The same, for derive_json_index to fill in from a recent text's (json_index_cache.h).
+  std::vector<std::uint32_t>& mutable_offsets() { return offsets_; }
 
  private:
   std::vector<std::uint32_t> offsets_;
 };
+
+// The length of the escape whose backslash is at text[at] if find() would accept it (6 for \uXXXX,
+// else 2), or 0.
+std::size_t valid_escape_length(std::string_view text, std::size_t at);
 
 // The code point of the escape at `p` (after the backslash: `u` and four hex digits, checked by
 // json_escapes::find), written to `dst` as UTF-8; returns the end of what it wrote, at most 3

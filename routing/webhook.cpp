@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "routing/json_escapes.h"
+#include "routing/json_index_cache.h"
 
 namespace alertrouter::routing {
 namespace {
@@ -30,6 +31,10 @@ constexpr std::size_t kMinCapacity = std::size_t{16} << 10;
 constexpr std::size_t kRetainedCapacity = std::size_t{1} << 20;
 
 constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
+
+// The recent bodies a thread keeps the index of (json_index_cache), bounded by count and bytes.
+constexpr std::size_t kIndexCacheEntries = 8192;
+constexpr std::size_t kIndexCacheBytes = std::size_t{16} << 20;
 
 // Buffers of the scanner (webhook_scanner below) that outlive one body, so that scanning
 // allocates nothing once a thread has seen a body of each size.
@@ -58,7 +63,6 @@ struct scan_memory {
     bool has_fingerprint;
   };
   std::vector<pending_alert> pending;
-  json_escapes escapes;  // the body's
 };
 
 // simdjson's DOM parser with its buffers and a padded copy of the input (simdjson's second stage
@@ -75,30 +79,94 @@ class json_reader {
     return parser_.parse_into_document(doc_, input_.get(), body.size(), false).get(root);
   }
 
-  // Runs simdjson's first stage alone on `body`: structure, string boundaries, unescaped control
-  // characters and UTF-8 (in strings) are checked, and tokens() then lists where each token
-  // starts. Valid until the next call. The SIMD kernels' first stage reads nothing past the end
-  // (whole blocks while they fit, the rest copied), so they take the body where it lies; the
-  // portable fallback kernel reads a byte past a string cut short in a multi-byte character, so
-  // it takes the padded copy (the tokens' offsets are the same either way).
-  simdjson::error_code index(std::string_view body) {
-    if (const auto err = reserve(body.size())) return err;
+  // Indexes `body` for the scanner: where each token starts (simdjson's first stage, which checks
+  // structure, that strings are closed, unescaped control characters and UTF-8 in strings) and
+  // where each escape is (json_escapes, which checks them). False when either rejects the body.
+  // From the index of a recent body when `body` differs from it only inside strings
+  // (json_index_cache), else by running both. Valid until the next call.
+  bool index(std::string_view body) {
+    key_ = json_index_cache::key_of(body);
+    source_ = index_source::recent;
+    if (reuse_ && index_from_recent(body)) return true;
+    if (reserve(body.size())) return false;
+    // The SIMD kernels' first stage reads nothing past the end (whole blocks while they fit, the
+    // rest copied), so they take the body where it lies; the portable fallback kernel reads a
+    // byte past a string cut short in a multi-byte character, so it takes the padded copy (the
+    // tokens' offsets are the same either way).
     const char* data = body.data();
     if (!stage1_in_place_ && !body.empty()) {
       std::memcpy(input_.get(), body.data(), body.size());
       data = input_.get();
     }
-    return stages().stage1(reinterpret_cast<const std::uint8_t*>(data), body.size(),
-                           simdjson::stage1_mode::regular);
+    if (stages().stage1(reinterpret_cast<const std::uint8_t*>(data), body.size(),
+                        simdjson::stage1_mode::regular) != simdjson::SUCCESS) {
+      return false;
+    }
+    ++counts_.first_stage;
+    tokens_ = stages().structural_indexes.get();
+    token_count_ = stages().n_structural_indexes;
+    if (!escapes_.find(body)) return false;
+    escape_offsets_ = escapes_.offsets().data();
+    source_ = index_source::first_stage;
+    return true;
   }
   // Offsets of the tokens found by index(), token_count() of them, followed by the body's length.
-  const std::uint32_t* tokens() { return stages().structural_indexes.get(); }
-  std::uint32_t token_count() { return stages().n_structural_indexes; }
+  const std::uint32_t* tokens() const { return tokens_; }
+  std::uint32_t token_count() const { return token_count_; }
+  // Offsets of the escapes found by index(), followed by json_escapes::kEnd.
+  const std::uint32_t* escapes() const { return escape_offsets_; }
+
+  // Keeps the index of the body index() last accepted (and the scanner then accepted), to derive
+  // the next ones' from. Nothing to do when it was a recent body's.
+  void remember(std::string_view body) {
+    switch (source_) {
+      case index_source::first_stage:
+        index_cache_.put(key_, body, tokens_, token_count_, escapes_.offsets());
+        break;
+      case index_source::derived:
+        // The derived index moves into the cache; its old one comes back for the next.
+        derived_tokens_.resize(token_count_ + 1);
+        index_cache_.put(key_, body, derived_tokens_, derived_escapes_);
+        break;
+      case index_source::recent:
+        break;
+    }
+  }
+
+  // Whether index() may start from a recent body's index (by default it may).
+  void reuse_indexes(bool on) { reuse_ = on; }
+  const detail::index_counts& counts() const { return counts_; }
+
   // simdjson's stages as its DOM parser runs them (the implementation chosen for this CPU).
   simdjson::internal::dom_parser_implementation& stages() { return *parser_.implementation; }
   scan_memory& memory() { return memory_; }
 
  private:
+  bool index_from_recent(std::string_view body) {
+    const json_index_cache::entry* const recent = index_cache_.find(key_);
+    if (recent == nullptr) return false;
+    if (recent->text == body) {  // the common resend: the same bytes
+      ++counts_.reused;
+      tokens_ = recent->tokens.data();
+      token_count_ = static_cast<std::uint32_t>(recent->tokens.size() - 1);
+      escape_offsets_ = recent->escapes.data();
+      return true;
+    }
+    const std::size_t count = recent->tokens.size() - 1;
+    std::size_t changed = 0;
+    derived_tokens_.resize(count + 3);
+    if (!derive_json_index(recent->text, recent->tokens.data(), count, recent->escapes.data(), body,
+                           derived_tokens_.data(), derived_escapes_, changed)) {
+      return false;
+    }
+    ++counts_.derived;
+    tokens_ = derived_tokens_.data();
+    token_count_ = static_cast<std::uint32_t>(count);
+    escape_offsets_ = derived_escapes_.data();
+    source_ = index_source::derived;
+    return true;
+  }
+
   simdjson::error_code reserve(std::size_t size) {
     if (size > capacity_ || capacity_ == 0) return grow(size);
     return simdjson::SUCCESS;
@@ -143,6 +211,24 @@ class json_reader {
   bool stage1_in_place_ = false;  // whether index() may run stage 1 on the body where it lies
   scan_memory memory_;
   std::size_t capacity_ = 0;  // the longest body all buffers can hold
+
+  // The index of the body index() last took (where it lies: source_).
+  json_escapes escapes_;
+  const std::uint32_t* tokens_ = nullptr;
+  std::uint32_t token_count_ = 0;
+  const std::uint32_t* escape_offsets_ = nullptr;
+  std::uint64_t key_ = 0;  // json_index_cache::key_of that body
+  enum class index_source : std::uint8_t {
+    first_stage,  // tokens_ in the first stage's buffer, escapes in escapes_
+    recent,       // a recent body's, as is: both in index_cache_
+    derived,      // derived from a recent body's: both in derived_*
+  };
+  index_source source_ = index_source::first_stage;
+  std::vector<std::uint32_t> derived_tokens_, derived_escapes_;
+  // Bodies whose index later ones may start from: enough for a few thousand one-alert groups.
+  json_index_cache index_cache_{kIndexCacheEntries, kIndexCacheBytes, kRetainedCapacity};
+  bool reuse_ = true;
+  detail::index_counts counts_;
 };
 
 // Text reserved for each spare label slot: the `ownership` label and its longest value.
@@ -588,7 +674,9 @@ class webhook_builder {
 // So the scanner needs to be right only about what it accepts: everything it accepts the DOM
 // accepts too (its rules are a subset of simdjson's), and decodes to the same webhook.
 //
-// What the first stage has checked already: UTF-8 in strings (the fallback kernel checks it
+// What the first stage has checked already (or, for a body indexed from a recent one by
+// derive_json_index, what that checked in the strings that differ and the first stage in the
+// rest): UTF-8 in strings (the fallback kernel checks it
 // nowhere else; outside strings every byte is one the scanner checks itself), that strings are
 // closed and hold no unescaped control characters, and where tokens start: every structural
 // character, every string's opening quote, and the first byte of every other scalar. A string ends
@@ -709,13 +797,12 @@ class webhook_scanner {
         end_(reader.tokens() + reader.token_count()),
         next_(reader.tokens()),
         memory_(reader.memory()),
-        filter_(filter) {}
+        filter_(filter),
+        escapes_(reader.escapes()) {}
 
   // True with `out` set when the body is a valid webhook; false when the scanner declines.
   bool scan(webhook& out) {
     memory_.pending.clear();  // the last body's; skip_copy() looks at this one's
-    // Every escape of the body, checked here once: no string needs a check of its own.
-    if (!memory_.escapes.find(body_)) return false;
     if (!take('{')) return false;
     bool has_alerts = false;
     if (!take('}')) {
@@ -826,7 +913,7 @@ class webhook_scanner {
   // visited in order, so the search goes on from the last answer; maps are visited again to copy
   // them, which goes back.
   std::uint32_t escape_at_or_after(std::uint32_t at) {
-    const std::uint32_t* const offsets = memory_.escapes.offsets().data();
+    const std::uint32_t* const offsets = escapes_;
     if (escape_ > 0 && offsets[escape_ - 1] >= at) {
       escape_ =
           static_cast<std::size_t>(std::lower_bound(offsets, offsets + escape_, at) - offsets);
@@ -860,7 +947,7 @@ class webhook_scanner {
     std::size_t at = token[0] + 1;  // the next byte to copy
     char* const start = memory_.strings.get() + strings_used_;
     char* dst = start;
-    for (const std::uint32_t* e = memory_.escapes.offsets().data() + escape_; *e < close; ++e) {
+    for (const std::uint32_t* e = escapes_ + escape_; *e < close; ++e) {
       std::memcpy(dst, body + at, *e - at);
       dst = put_unescaped(body + *e, dst + (*e - at));
       at = *e + escape_length(body + *e);
@@ -1146,8 +1233,9 @@ class webhook_scanner {
   const std::uint32_t* next_;       // the next token
   scan_memory& memory_;
   const detail_filter* const filter_;
-  std::size_t escape_ = 0;  // memory_.escapes.offsets()[escape_]: the last escape_at_or_after()
-  std::size_t strings_used_ = 0;  // bytes of memory_.strings holding this body's strings
+  const std::uint32_t* const escapes_;  // offsets of every escape (checked), then kEnd
+  std::size_t escape_ = 0;              // escapes_[escape_]: the last escape_at_or_after()
+  std::size_t strings_used_ = 0;        // bytes of memory_.strings holding this body's strings
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1298,11 +1386,20 @@ decode_error syntax_error(std::string_view body, simdjson::error_code code) {
   return {"", "invalid JSON: " + std::string(describe(code))};
 }
 
+// One per thread: decode_webhook stays safe from any thread and never re-enters itself.
+json_reader& thread_reader() {
+  thread_local json_reader reader;
+  return reader;
+}
+
 // Decodes into `out` (default-constructed), or sets `error`. The scanner first, if `scan`.
 bool decode_with(json_reader& reader, std::string_view body, const detail_filter* filter,
                  webhook& out, decode_error& error, bool scan = true) {
-  if (scan && reader.index(body) == simdjson::SUCCESS) {
-    if (webhook_scanner(body, reader, filter).scan(out)) return true;
+  if (scan && reader.index(body)) {
+    if (webhook_scanner(body, reader, filter).scan(out)) {
+      reader.remember(body);
+      return true;
+    }
     out = webhook{};  // the DOM starts over
   }
   // Declined or invalid: the DOM decides, and says what is wrong.
@@ -1359,9 +1456,7 @@ bool decode_webhook_into(std::string_view body, const detail_filter* filter, web
       json_reader once;
       return decode_with(once, body, filter, out, error);
     }
-    // One per thread: decode_webhook stays safe from any thread and never re-enters itself.
-    thread_local json_reader reader;
-    return decode_with(reader, body, filter, out, error);
+    return decode_with(thread_reader(), body, filter, out, error);
   } catch (const std::exception& e) {
     // Allocation failure while building the result from a huge body.
     error = decode_error{"", std::string("cannot decode body: ") + e.what()};
@@ -1373,11 +1468,23 @@ namespace detail {
 
 std::optional<webhook> scan_webhook(std::string_view body, const detail_filter* filter) {
   thread_local json_reader reader;
+  reader.reuse_indexes(false);
   webhook out;
-  if (reader.index(body) != simdjson::SUCCESS) return std::nullopt;
+  if (!reader.index(body)) return std::nullopt;
   if (!webhook_scanner(body, reader, filter).scan(out)) return std::nullopt;
   return out;
 }
+
+std::optional<std::vector<std::uint32_t>> first_stage_tokens(std::string_view body) {
+  thread_local json_reader reader;
+  reader.reuse_indexes(false);
+  if (!reader.index(body)) return std::nullopt;
+  return std::vector<std::uint32_t>(reader.tokens(), reader.tokens() + reader.token_count() + 1);
+}
+
+void reuse_indexes(bool on) { thread_reader().reuse_indexes(on); }
+
+detail::index_counts thread_index_counts() { return thread_reader().counts(); }
 
 std::variant<webhook, decode_error> decode_webhook_dom(std::string_view body,
                                                        const detail_filter* filter) {

@@ -96,6 +96,24 @@ std::optional<webhook> scan_webhook(std::string_view body, const detail_filter* 
 std::variant<webhook, decode_error> decode_webhook_dom(std::string_view body,
                                                        const detail_filter* filter);
 
+// simdjson's first stage alone on `body`: the offset where each token starts, then the body's
+// length; nullopt when the first stage or json_escapes rejects the body.
+std::optional<std::vector<std::uint32_t>> first_stage_tokens(std::string_view body);
+
+// How the calling thread's decode_webhook calls have indexed the bodies the scanner read: by
+// running simdjson's first stage, or from a recent body's index (json_index_cache.h), as is
+// (`reused`: the same bytes) or derived (`derived`: different strings).
+struct index_counts {
+  std::uint64_t first_stage = 0;
+  std::uint64_t reused = 0;
+  std::uint64_t derived = 0;
+};
+index_counts thread_index_counts();
+
+// Whether the calling thread's decode_webhook calls may start from recent bodies' indexes (by
+// default they may); benchmarks turn it off to time the first stage.
+void reuse_indexes(bool on);
+
 }  // namespace detail
 
 }  // namespace alertrouter::routing

@@ -794,6 +794,85 @@ TEST(ScanWebhook, TakesAlertmanagerBodiesWithoutTheDom) {
   EXPECT_EQ(w.alerts[1].fp, compute_fingerprint(w.alerts[1].labels));
 }
 
+// A resend differing from the last body only inside strings is indexed from that body's index
+// (json_index_cache.h), and decodes as a body indexed afresh does; anything else is indexed
+// afresh. The counts say which way each body went.
+TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
+  const parity_filter parity;
+  const auto counts = [] { return detail::thread_index_counts(); };
+  const auto expect_counted = [&](const detail::index_counts& before, int first_stage, int reused,
+                                  int derived) {
+    const detail::index_counts now = counts();
+    EXPECT_EQ(now.first_stage - before.first_stage, static_cast<std::uint64_t>(first_stage));
+    EXPECT_EQ(now.reused - before.reused, static_cast<std::uint64_t>(reused));
+    EXPECT_EQ(now.derived - before.derived, static_cast<std::uint64_t>(derived));
+  };
+  const auto with_summary = [](const std::string& summary) {
+    std::string body = kEscapedBody;
+    const std::string from = R"(Ceph \"slow\" ops)";
+    body.replace(body.find(from), from.size(), summary);
+    return body;
+  };
+  // A body of its own group, so that no earlier test's body is found under its key.
+  std::string first = with_summary("Ceph slow ops: 3");
+  first.replace(first.rfind("CephSlowOps"), 11, "CephSlowOpsResendTest");
+
+  auto before = counts();
+  EXPECT_EQ(describe(decode_webhook(first, &parity)),
+            describe(detail::decode_webhook_dom(first, &parity)));
+  expect_counted(before, 1, 0, 0);
+
+  before = counts();
+  EXPECT_EQ(describe(decode_webhook(first, &parity)),
+            describe(detail::decode_webhook_dom(first, &parity)));
+  expect_counted(before, 0, 1, 0);
+
+  // The value changed, with an escape more; then back.
+  std::string second = first;
+  second.replace(second.find("slow ops: 3"), 11, "slow ops: \u00e917");
+  for (const std::string* body : {&second, &first}) {
+    before = counts();
+    const auto decoded = decode_webhook(*body, nullptr);
+    ASSERT_TRUE(std::holds_alternative<webhook>(decoded)) << describe(decoded);
+    EXPECT_EQ(describe(decoded), describe(detail::decode_webhook_dom(*body, nullptr)));
+    expect_counted(before, 0, 0, 1);
+  }
+  EXPECT_EQ(std::get<webhook>(decode_webhook(second)).alerts[0].annotations.get("summary"),
+            "Ceph slow ops: \xC3\xA9"
+            "17 \\ in eqiad \xC3\xA9\xE2\x82\xAC/\b\f\n\r\t");
+
+  // A control character in the changed string: not derived, and rejected as without the cache.
+  std::string bad = first;
+  bad.replace(bad.find("slow ops: 3"), 11, "slow\tops: 3");
+  before = counts();
+  const auto rejected_bad = decode_webhook(bad);
+  ASSERT_TRUE(std::holds_alternative<decode_error>(rejected_bad));
+  EXPECT_EQ(describe(rejected_bad), describe(detail::decode_webhook_dom(bad, nullptr)));
+  const detail::index_counts after_bad = counts();
+  EXPECT_EQ(after_bad.derived, before.derived);
+  EXPECT_EQ(after_bad.reused, before.reused);
+
+  // A structural change (one alert fewer) is indexed afresh, and decoded right.
+  std::string fewer = first;
+  const std::size_t second_alert = fewer.find(R"(,{"status":"resolved")");
+  fewer.erase(second_alert, fewer.find(R"(],"groupLabels")") - second_alert);
+  before = counts();
+  const auto decoded_fewer = decode_webhook(fewer);
+  ASSERT_TRUE(std::holds_alternative<webhook>(decoded_fewer)) << describe(decoded_fewer);
+  EXPECT_EQ(std::get<webhook>(decoded_fewer).alerts.size(), 1u);
+  expect_counted(before, 1, 0, 0);
+
+  // Turned off, every body runs the first stage.
+  detail::reuse_indexes(false);
+  before = counts();
+  EXPECT_TRUE(std::holds_alternative<webhook>(decode_webhook(fewer)));
+  expect_counted(before, 1, 0, 0);
+  detail::reuse_indexes(true);
+  before = counts();
+  EXPECT_TRUE(std::holds_alternative<webhook>(decode_webhook(fewer)));
+  expect_counted(before, 0, 1, 0);
+}
+
 TEST(ScanWebhook, LeavesToTheDomWhatItDoesNotCheckItself) {
   // Valid JSON the scanner declines; the DOM decodes it.
   const std::vector<std::string> declined = {
