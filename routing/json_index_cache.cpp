@@ -250,14 +250,18 @@ const json_index_cache::entry* json_index_cache::find(std::uint64_t key) {
 
 std::size_t json_index_cache::footprint(const entry& e) {
   // A string holds short texts in place, allocating nothing.
-  const std::size_t text = e.text.capacity() > std::string().capacity() ? e.text.capacity() : 0;
-  return text + (e.tokens.capacity() + e.escapes.capacity()) * sizeof(std::uint32_t);
+  const auto allocated = [](const std::string& s) {
+    return s.capacity() > std::string().capacity() ? s.capacity() : 0;
+  };
+  return allocated(e.text) + allocated(e.extra) +
+         (e.tokens.capacity() + e.escapes.capacity()) * sizeof(std::uint32_t);
 }
 
 void json_index_cache::release(entry& e) {
   bytes_ -= footprint(e);
   // Swapped with empty ones: assigning an empty string keeps the memory it had.
   std::string().swap(e.text);
+  std::string().swap(e.extra);
   std::vector<std::uint32_t>().swap(e.tokens);
   std::vector<std::uint32_t>().swap(e.escapes);
   e.key = 0;
@@ -282,7 +286,7 @@ json_index_cache::entry* json_index_cache::slot_for(std::uint64_t key) {
   return target;
 }
 
-void json_index_cache::stored(entry& e, std::uint64_t key) {
+bool json_index_cache::stored(entry& e, std::uint64_t key) {
   bytes_ += footprint(e);
   e.key = key;
   e.last_used = ++clock_;
@@ -293,42 +297,66 @@ void json_index_cache::stored(entry& e, std::uint64_t key) {
     evict_next_ = (evict_next_ + 1) % (sets_ * kWays);
     if (&victim != &e && victim.last_used != 0) release(victim);
   }
-  if (bytes_ > max_bytes_) release(e);
+  if (bytes_ > max_bytes_) {
+    release(e);
+    return false;
+  }
+  return true;
 }
 
-void json_index_cache::put(std::uint64_t key, std::string_view text, const std::uint32_t* tokens,
-                           std::size_t token_count, const std::vector<std::uint32_t>& escapes) {
-  if (text.size() > max_text_) return;
+const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::string_view text,
+                                                     const std::uint32_t* tokens,
+                                                     std::size_t token_count,
+                                                     const std::vector<std::uint32_t>& escapes) {
+  if (text.size() > max_text_) return nullptr;
   entry* const target = slot_for(key);
-  if (target == nullptr) return;
+  if (target == nullptr) return nullptr;
   try {
+    target->extra.clear();
     target->text.assign(text);
     target->tokens.assign(tokens, tokens + token_count + 1);
     target->escapes.assign(escapes.begin(), escapes.end());
   } catch (const std::bad_alloc&) {
     bytes_ += footprint(*target);
     release(*target);
-    return;
+    return nullptr;
   }
-  stored(*target, key);
+  return stored(*target, key) ? target : nullptr;
 }
 
-void json_index_cache::put(std::uint64_t key, std::string_view text,
-                           std::vector<std::uint32_t>& tokens,
-                           std::vector<std::uint32_t>& escapes) {
-  if (text.size() > max_text_) return;
+const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::string_view text,
+                                                     std::vector<std::uint32_t>& tokens,
+                                                     std::vector<std::uint32_t>& escapes) {
+  if (text.size() > max_text_) return nullptr;
   entry* const target = slot_for(key);
-  if (target == nullptr) return;
+  if (target == nullptr) return nullptr;
   try {
+    target->extra.clear();
     target->text.assign(text);
   } catch (const std::bad_alloc&) {
     bytes_ += footprint(*target);
     release(*target);
-    return;
+    return nullptr;
   }
   target->tokens.swap(tokens);
   target->escapes.swap(escapes);
-  stored(*target, key);
+  return stored(*target, key) ? target : nullptr;
+}
+
+void json_index_cache::attach(const entry* e, std::string_view extra) {
+  entry& target = slots_[static_cast<std::size_t>(e - slots_.get())];
+  const std::size_t before = footprint(target);
+  try {
+    target.extra.assign(extra);
+  } catch (const std::bad_alloc&) {
+    target.extra.clear();
+  }
+  bytes_ = bytes_ - before + footprint(target);
+  if (bytes_ > max_bytes_) {
+    bytes_ -= footprint(target);
+    std::string().swap(target.extra);
+    bytes_ += footprint(target);
+  }
 }
 
 std::size_t json_index_cache::entries() const {

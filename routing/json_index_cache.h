@@ -51,6 +51,7 @@ class json_index_cache {
     std::string text;
     std::vector<std::uint32_t> tokens;   // token offsets, then text.size()
     std::vector<std::uint32_t> escapes;  // escape offsets, then json_escapes::kEnd
+    std::string extra;                   // the caller's, about the text (attach); may be empty
     std::uint64_t last_used = 0;         // 0: empty slot
   };
 
@@ -69,16 +70,22 @@ class json_index_cache {
   // replacing the entry of the same key, else the least recently used of its set; then, while
   // more than max_bytes are held, drops other entries in slot order (round robin). Texts longer
   // than max_text are not stored. Allocation failure drops the entry instead of throwing.
-  void put(std::uint64_t key, std::string_view text, const std::uint32_t* tokens,
-           std::size_t token_count, const std::vector<std::uint32_t>& escapes);
+  // Returns the entry stored, or nullptr if none was.
+  const entry* put(std::uint64_t key, std::string_view text, const std::uint32_t* tokens,
+                   std::size_t token_count, const std::vector<std::uint32_t>& escapes);
 
   // The same, taking `tokens` (token offsets then text.size()) and `escapes` by swapping them
   // with the vectors of the entry replaced, which the caller gets back (emptied or not) to reuse.
-  void put(std::uint64_t key, std::string_view text, std::vector<std::uint32_t>& tokens,
-           std::vector<std::uint32_t>& escapes);
+  const entry* put(std::uint64_t key, std::string_view text, std::vector<std::uint32_t>& tokens,
+                   std::vector<std::uint32_t>& escapes);
+
+  // Keeps `extra` with entry `e` (returned by find or put since the last put), replacing what
+  // it had; a put() replacing the entry drops it. Nothing is kept if it would take the cache
+  // over max_bytes.
+  void attach(const entry* e, std::string_view extra);
 
   std::size_t entries() const;
-  // Bytes allocated for the entries' text, tokens and escapes.
+  // Bytes allocated for the entries' text, tokens, escapes and extra.
   std::size_t bytes() const { return bytes_; }
 
   static constexpr std::size_t kWays = 8;
@@ -88,8 +95,8 @@ class json_index_cache {
   // The slot `key`'s text goes to (see put), with its bytes no longer counted; nullptr if the
   // slots cannot be allocated.
   entry* slot_for(std::uint64_t key);
-  // Counts `e`, stored under `key`, then keeps to max_bytes.
-  void stored(entry& e, std::uint64_t key);
+  // Counts `e`, stored under `key`, then keeps to max_bytes: false if `e` itself had to go.
+  bool stored(entry& e, std::uint64_t key);
   void release(entry& e);
 
   const std::size_t max_bytes_;

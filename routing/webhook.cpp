@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "routing/json_escapes.h"
@@ -63,6 +65,7 @@ struct scan_memory {
     bool has_fingerprint;
   };
   std::vector<pending_alert> pending;
+  std::string outline;  // written by webhook_scanner::write_outline
 };
 
 // simdjson's DOM parser with its buffers and a padded copy of the input (simdjson's second stage
@@ -86,7 +89,8 @@ class json_reader {
   // (json_index_cache), else by running both. Valid until the next call.
   bool index(std::string_view body) {
     key_ = json_index_cache::key_of(body);
-    source_ = index_source::recent;
+    source_ = index_source::first_stage;
+    entry_ = nullptr;
     if (reuse_ && index_from_recent(body)) return true;
     if (reserve(body.size())) return false;
     // The SIMD kernels' first stage reads nothing past the end (whole blocks while they fit, the
@@ -116,24 +120,38 @@ class json_reader {
   // Offsets of the escapes found by index(), followed by json_escapes::kEnd.
   const std::uint32_t* escapes() const { return escape_offsets_; }
 
+  // What the scanner wrote (webhook_scanner::write_outline) of the body index() last accepted,
+  // when that body's bytes are a recent body's and it was scanned with a filter; else empty.
+  std::string_view outline() const {
+    return source_ == index_source::recent ? std::string_view(entry_->extra) : std::string_view();
+  }
+
   // Keeps the index of the body index() last accepted (and the scanner then accepted), to derive
-  // the next ones' from. Nothing to do when it was a recent body's.
-  void remember(std::string_view body) {
+  // the next ones' from, with the scanner's `outline` of it unless that is empty.
+  void remember(std::string_view body, std::string_view outline) {
+    if (!reuse_) return;
     switch (source_) {
       case index_source::first_stage:
-        index_cache_.put(key_, body, tokens_, token_count_, escapes_.offsets());
+        entry_ = index_cache_.put(key_, body, tokens_, token_count_, escapes_.offsets());
         break;
       case index_source::derived:
         // The derived index moves into the cache; its old one comes back for the next.
         derived_tokens_.resize(token_count_ + 1);
-        index_cache_.put(key_, body, derived_tokens_, derived_escapes_);
+        entry_ = index_cache_.put(key_, body, derived_tokens_, derived_escapes_);
         break;
       case index_source::recent:
         break;
     }
+    if (entry_ != nullptr && !outline.empty() && entry_->extra.empty()) {
+      index_cache_.attach(entry_, outline);
+    }
   }
 
-  // Whether index() may start from a recent body's index (by default it may).
+  // Counts a body decoded from its outline.
+  void replayed() { ++counts_.replayed; }
+
+  // Whether index() may start from a recent body's index, and remember() keeps any (by default
+  // they do).
   void reuse_indexes(bool on) { reuse_ = on; }
   const detail::index_counts& counts() const { return counts_; }
 
@@ -145,8 +163,13 @@ class json_reader {
   bool index_from_recent(std::string_view body) {
     const json_index_cache::entry* const recent = index_cache_.find(key_);
     if (recent == nullptr) return false;
+    // The scanner unescapes strings into buffers as long as the body (kept bodies were decoded by
+    // this reader, which never shrinks them, so this only checks).
+    if (reserve(body.size())) return false;
     if (recent->text == body) {  // the common resend: the same bytes
       ++counts_.reused;
+      source_ = index_source::recent;
+      entry_ = recent;
       tokens_ = recent->tokens.data();
       token_count_ = static_cast<std::uint32_t>(recent->tokens.size() - 1);
       escape_offsets_ = recent->escapes.data();
@@ -225,6 +248,9 @@ class json_reader {
   };
   index_source source_ = index_source::first_stage;
   std::vector<std::uint32_t> derived_tokens_, derived_escapes_;
+  // The cache's entry for that body: its index when source_ is recent, else (after remember())
+  // where it went; nullptr if it was not kept.
+  const json_index_cache::entry* entry_ = nullptr;
   // Bodies whose index later ones may start from: enough for a few thousand one-alert groups.
   json_index_cache index_cache_{kIndexCacheEntries, kIndexCacheBytes, kRetainedCapacity};
   bool reuse_ = true;
@@ -794,6 +820,7 @@ class webhook_scanner {
  public:
   webhook_scanner(std::string_view body, json_reader& reader, const detail_filter* filter)
       : body_(body),
+        begin_(reader.tokens()),
         end_(reader.tokens() + reader.token_count()),
         next_(reader.tokens()),
         memory_(reader.memory()),
@@ -860,7 +887,111 @@ class webhook_scanner {
     return true;
   }
 
+  // Appends to `outline` what scan(), having accepted the body into `out` with a filter, read
+  // before the filter was asked (everything but the alerts' labels, annotations and
+  // generatorURL), for replay() of the same bytes.
+  void write_outline(const webhook& out, std::string& outline) const {
+    const outline_header header{
+        .truncated_alerts = out.truncated_alerts,
+        .alerts = static_cast<std::uint32_t>(out.alerts.size()),
+        .sizes = {static_cast<std::uint32_t>(out.version.size()),
+                  static_cast<std::uint32_t>(out.group_key.size()),
+                  static_cast<std::uint32_t>(out.receiver.size()),
+                  static_cast<std::uint32_t>(out.external_url.size())},
+        .status = out.status,
+    };
+    append_pod(outline, header);
+    for (const std::string* text : {&out.version, &out.group_key, &out.receiver, &out.external_url})
+      outline += *text;
+    const auto index = [this](const std::uint32_t* token) {
+      return token == nullptr ? kNoToken : static_cast<std::uint32_t>(token - begin_);
+    };
+    for (std::size_t i = 0; i < out.alerts.size(); ++i) {
+      const alert& a = out.alerts[i];
+      const scan_memory::pending_alert& p = memory_.pending[i];
+      append_pod(outline, outline_alert{
+                              .starts_at = a.starts_at,
+                              .ends_at = a.ends_at,
+                              .fp = a.fp,
+                              .labels = index(p.labels),
+                              .annotations = index(p.annotations),
+                              .url = index(p.url),
+                              .labels_tokens = p.labels_tokens,
+                              .annotations_tokens = p.annotations_tokens,
+                              .status = a.status,
+                              .has_fingerprint = p.has_fingerprint,
+                          });
+    }
+  }
+
+  // Decodes the body into `out` (as decode_webhook_into leaves it before decoding) from the
+  // `outline` write_outline wrote for the same bytes, as scan() would with this scanner's
+  // filter: only the filter is asked again, and only what it keeps is copied.
+  void replay(std::string_view outline, webhook& out) {
+    const char* p = outline.data();
+    const auto header = read_pod<outline_header>(p);
+    out.truncated_alerts = header.truncated_alerts;
+    out.status = header.status;
+    std::string* const texts[] = {&out.version, &out.group_key, &out.receiver, &out.external_url};
+    for (std::size_t i = 0; i < std::size(texts); ++i) {
+      texts[i]->append(p, header.sizes[i]);
+      p += header.sizes[i];
+    }
+    const auto token = [this](std::uint32_t index) {
+      return index == kNoToken ? nullptr : begin_ + index;
+    };
+    memory_.pending.clear();
+    out.alerts.reserve(header.alerts);
+    for (std::uint32_t i = 0; i < header.alerts; ++i) {
+      const auto item = read_pod<outline_alert>(p);
+      alert& a = out.alerts.emplace_back();
+      a.status = item.status;
+      a.starts_at = item.starts_at;
+      a.ends_at = item.ends_at;
+      if (item.has_fingerprint) a.fp = item.fp;
+      memory_.pending.push_back({token(item.labels), token(item.annotations), token(item.url),
+                                 item.labels_tokens, item.annotations_tokens,
+                                 item.has_fingerprint});
+    }
+    for (std::size_t i = 0; i < out.alerts.size(); ++i) finish(out.alerts[i], memory_.pending[i]);
+  }
+
  private:
+  // The outline's layout: a header, the four root strings' bytes, then an outline_alert per
+  // alert, each copied bytewise (they are trivially copyable) and read back with memcpy.
+  struct outline_header {
+    std::int64_t truncated_alerts;
+    std::uint32_t alerts;
+    std::array<std::uint32_t, 4> sizes;  // version, groupKey, receiver, externalURL
+    alert_status status;
+  };
+  struct outline_alert {
+    timestamp starts_at;
+    timestamp ends_at;
+    fingerprint fp;        // when has_fingerprint
+    std::uint32_t labels;  // token indexes (from begin_), kNoToken for none
+    std::uint32_t annotations;
+    std::uint32_t url;
+    std::uint32_t labels_tokens;
+    std::uint32_t annotations_tokens;
+    alert_status status;
+    bool has_fingerprint;
+  };
+  static constexpr std::uint32_t kNoToken = std::numeric_limits<std::uint32_t>::max();
+
+  template <class T>
+  static void append_pod(std::string& out, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  template <class T>
+  static T read_pod(const char*& p) {
+    T value;
+    std::memcpy(&value, p, sizeof value);
+    p += sizeof value;
+    return value;
+  }
+
   // The first byte of the next token; '\0' when there is none.
   char peek() const { return next_ < end_ ? body_[*next_] : '\0'; }
 
@@ -1229,8 +1360,9 @@ class webhook_scanner {
   }
 
   const std::string_view body_;
-  const std::uint32_t* const end_;  // one past the last token; *end_ is the body's length
-  const std::uint32_t* next_;       // the next token
+  const std::uint32_t* const begin_;  // the first token
+  const std::uint32_t* const end_;    // one past the last token; *end_ is the body's length
+  const std::uint32_t* next_;         // the next token
   scan_memory& memory_;
   const detail_filter* const filter_;
   const std::uint32_t* const escapes_;  // offsets of every escape (checked), then kEnd
@@ -1396,8 +1528,21 @@ json_reader& thread_reader() {
 bool decode_with(json_reader& reader, std::string_view body, const detail_filter* filter,
                  webhook& out, decode_error& error, bool scan = true) {
   if (scan && reader.index(body)) {
-    if (webhook_scanner(body, reader, filter).scan(out)) {
-      reader.remember(body);
+    webhook_scanner scanner(body, reader, filter);
+    // The same bytes as a body scanned before with a filter (as the daemon decodes): what that
+    // scan read is kept, and only the filter's choices are made again.
+    if (filter != nullptr) {
+      if (const std::string_view outline = reader.outline(); !outline.empty()) {
+        scanner.replay(outline, out);
+        reader.replayed();
+        return true;
+      }
+    }
+    if (scanner.scan(out)) {
+      std::string& outline = reader.memory().outline;
+      outline.clear();
+      if (filter != nullptr) scanner.write_outline(out, outline);
+      reader.remember(body, outline);
       return true;
     }
     out = webhook{};  // the DOM starts over

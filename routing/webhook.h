@@ -46,7 +46,9 @@ struct decode_error {
 // range are errors wherever they appear (and win over a wrong field earlier in the body); then
 // any wrong type is an error, the first in document order reported. Never throws. Safe from any
 // thread: each thread reuses its own parser buffers (kept up to ~16 MiB; a body over 1 MiB gets
-// buffers of its own, freed after).
+// buffers of its own, freed after), and keeps what it read of up to 8,192 recent bodies (16 MiB
+// at most, plus 1 MiB of slots; bodies up to 1 MiB) to decode their groups' resends from
+// (json_index_cache.h).
 std::variant<webhook, decode_error> decode_webhook(std::string_view body);
 
 // Spares the decoder copies its caller will not use. After an alert has been validated,
@@ -102,11 +104,13 @@ std::optional<std::vector<std::uint32_t>> first_stage_tokens(std::string_view bo
 
 // How the calling thread's decode_webhook calls have indexed the bodies the scanner read: by
 // running simdjson's first stage, or from a recent body's index (json_index_cache.h), as is
-// (`reused`: the same bytes) or derived (`derived`: different strings).
+// (`reused`: the same bytes) or derived (`derived`: different strings). Of the reused, how many
+// were decoded from what the scan of the same bytes had read (`replayed`: with a filter, both).
 struct index_counts {
   std::uint64_t first_stage = 0;
   std::uint64_t reused = 0;
   std::uint64_t derived = 0;
+  std::uint64_t replayed = 0;
 };
 index_counts thread_index_counts();
 

@@ -794,6 +794,13 @@ TEST(ScanWebhook, TakesAlertmanagerBodiesWithoutTheDom) {
   EXPECT_EQ(w.alerts[1].fp, compute_fingerprint(w.alerts[1].labels));
 }
 
+// Keeps nothing: every alert a repeat of a known incident.
+class keep_none final : public detail_filter {
+ public:
+  bool keep_details(fingerprint, alert_status, timestamp) const override { return false; }
+  bool keep_labels(fingerprint, alert_status, timestamp) const override { return false; }
+};
+
 // A resend differing from the last body only inside strings is indexed from that body's index
 // (json_index_cache.h), and decodes as a body indexed afresh does; anything else is indexed
 // afresh. The counts say which way each body went.
@@ -801,11 +808,12 @@ TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
   const parity_filter parity;
   const auto counts = [] { return detail::thread_index_counts(); };
   const auto expect_counted = [&](const detail::index_counts& before, int first_stage, int reused,
-                                  int derived) {
+                                  int derived, int replayed = 0) {
     const detail::index_counts now = counts();
     EXPECT_EQ(now.first_stage - before.first_stage, static_cast<std::uint64_t>(first_stage));
     EXPECT_EQ(now.reused - before.reused, static_cast<std::uint64_t>(reused));
     EXPECT_EQ(now.derived - before.derived, static_cast<std::uint64_t>(derived));
+    EXPECT_EQ(now.replayed - before.replayed, static_cast<std::uint64_t>(replayed));
   };
   const auto with_summary = [](const std::string& summary) {
     std::string body = kEscapedBody;
@@ -822,10 +830,17 @@ TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
             describe(detail::decode_webhook_dom(first, &parity)));
   expect_counted(before, 1, 0, 0);
 
+  // The same bytes with a filter again: decoded from what the last scan read, only the filter
+  // asked again.
   before = counts();
   EXPECT_EQ(describe(decode_webhook(first, &parity)),
             describe(detail::decode_webhook_dom(first, &parity)));
-  expect_counted(before, 0, 1, 0);
+  expect_counted(before, 0, 1, 0, 1);
+  const keep_none none;
+  before = counts();
+  EXPECT_EQ(describe(decode_webhook(first, &none)),
+            describe(detail::decode_webhook_dom(first, &none)));
+  expect_counted(before, 0, 1, 0, 1);
 
   // The value changed, with an escape more; then back.
   std::string second = first;
@@ -871,6 +886,13 @@ TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
   before = counts();
   EXPECT_TRUE(std::holds_alternative<webhook>(decode_webhook(fewer)));
   expect_counted(before, 0, 1, 0);
+  // Scanned without a filter, so nothing to replay until a scan with one.
+  for (const int replayed : {0, 1}) {
+    before = counts();
+    EXPECT_EQ(describe(decode_webhook(fewer, &parity)),
+              describe(detail::decode_webhook_dom(fewer, &parity)));
+    expect_counted(before, 0, 1, 0, replayed);
+  }
 }
 
 TEST(ScanWebhook, LeavesToTheDomWhatItDoesNotCheckItself) {
