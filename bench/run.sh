@@ -25,32 +25,46 @@ csv="$build/bench/routing_bench.csv"
 
 # Summary from the CSV: median CPU time per alert, its ratio to the Boost.JSON parse of the same
 # bodies (the peer measured in this run), and the repeat target of 1 us per alert.
-awk -F, '
+awk '
+  # Splits a CSV line into f[1..n]: labels are quoted and may hold commas.
+  function csv(line, f,    n, i, c, quoted, field) {
+    n = 0; field = ""; quoted = 0
+    for (i = 1; i <= length(line); i++) {
+      c = substr(line, i, 1)
+      if (c == "\"") { quoted = !quoted; continue }
+      if (c == "," && !quoted) { f[++n] = field; field = ""; continue }
+      field = field c
+    }
+    f[++n] = field
+    return n
+  }
   /^name,/ {
-    for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); col[$i] = i }
+    m = csv($0, f)
+    for (i = 1; i <= m; i++) col[f[i]] = i
     header = 1; next
   }
   !header { next }
   {
-    name = $1; gsub(/"/, "", name)
-    if (name ~ /_cv$/) { sub(/_cv$/, "", name); cv[name] = $col["time_per_alert"] * 100; next }
+    csv($0, f)
+    name = f[1]
+    if (name ~ /_cv$/) { sub(/_cv$/, "", name); cv[name] = f[col["time_per_alert"]] * 100; next }
     if (name !~ /_median$/) next
     sub(/_median$/, "", name)
     split(name, parts, "/")
-    if ($col["error_occurred"] == "true") { err[name] = 1 }
-    ns[name] = $col["time_per_alert"] * 1e9
+    if (f[col["error_occurred"]] == "true" || f[col["time_per_alert"]] == "") { err[name] = 1 }
+    ns[name] = f[col["time_per_alert"]] * 1e9
     order[++n] = name; bench[name] = parts[1]; arg[name] = parts[2]
   }
   END {
     if (n == 0) { print "run.sh: no median rows in the results" > "/dev/stderr"; exit 0 }
     printf "\nMedian CPU time per alert over the repetitions; cv = stddev/mean (%s)\n", FILENAME
-    printf "%-24s %10s %6s %15s\n", "benchmark", "ns/alert", "cv", "x BM_JsonParse"
+    printf "%-30s %10s %6s %15s\n", "benchmark", "ns/alert", "cv", "x BM_JsonParse"
     for (i = 1; i <= n; i++) {
       b = order[i]
-      if (b in err) { printf "%-24s %10s\n", b, "error"; continue }
+      if (b in err) { printf "%-30s %10s\n", b, "error"; continue }
       peer = "BM_JsonParse/" arg[b]
       ratio = (peer in ns && ns[peer] > 0) ? sprintf("%.2f", ns[b] / ns[peer]) : "-"
-      printf "%-24s %10.1f %5.1f%% %15s\n", b, ns[b], cv[b], ratio
+      printf "%-30s %10.1f %5.1f%% %15s\n", b, ns[b], cv[b], ratio
     }
     printf "\nTarget: repeats under 1000 ns per alert\n"
     for (i = 1; i <= n; i++) {

@@ -238,11 +238,11 @@ std::uint64_t json_index_cache::key_of(std::string_view text) {
 
 const json_index_cache::entry* json_index_cache::find(std::uint64_t key) {
   if (!slots_) return nullptr;
-  entry* const set = slots_.get() + (key & (sets_ - 1)) * kWays;
-  for (std::size_t w = 0; w < kWays; ++w) {
-    if (set[w].last_used != 0 && set[w].key == key) {
-      set[w].last_used = ++clock_;
-      return &set[w];
+  const std::size_t first = (key & (sets_ - 1)) * kWays;
+  for (std::size_t slot = first; slot < first + kWays; ++slot) {
+    if (keys_[slot] == key && last_used_[slot] != 0) {
+      last_used_[slot] = ++clock_;
+      return &slots_[slot];
     }
   }
   return nullptr;
@@ -257,48 +257,59 @@ std::size_t json_index_cache::footprint(const entry& e) {
          (e.tokens.capacity() + e.escapes.capacity()) * sizeof(std::uint32_t);
 }
 
-void json_index_cache::release(entry& e) {
+void json_index_cache::release(std::size_t slot) {
+  entry& e = slots_[slot];
   bytes_ -= footprint(e);
   // Swapped with empty ones: assigning an empty string keeps the memory it had.
   std::string().swap(e.text);
   std::string().swap(e.extra);
   std::vector<std::uint32_t>().swap(e.tokens);
   std::vector<std::uint32_t>().swap(e.escapes);
-  e.key = 0;
-  e.last_used = 0;
+  keys_[slot] = 0;
+  last_used_[slot] = 0;
 }
 
 json_index_cache::entry* json_index_cache::slot_for(std::uint64_t key) {
+  const std::size_t slots = sets_ * kWays;
   if (!slots_) {
-    slots_.reset(new (std::nothrow) entry[sets_ * kWays]);
-    if (!slots_) return nullptr;
+    slots_.reset(new (std::nothrow) entry[slots]);
+    keys_.reset(new (std::nothrow) std::uint64_t[slots]());
+    last_used_.reset(new (std::nothrow) std::uint64_t[slots]());
+    if (!slots_ || !keys_ || !last_used_) {
+      slots_.reset();
+      return nullptr;
+    }
   }
-  entry* const set = slots_.get() + (key & (sets_ - 1)) * kWays;
-  entry* target = set;  // the same key's, else an empty slot, else the least recently used
-  for (std::size_t w = 0; w < kWays; ++w) {
-    if (set[w].last_used != 0 && set[w].key == key) {
-      target = &set[w];
+  const std::size_t first = (key & (sets_ - 1)) * kWays;
+  std::size_t target = first;  // the same key's, else an empty slot, else the least recently used
+  for (std::size_t slot = first; slot < first + kWays; ++slot) {
+    if (last_used_[slot] != 0 && keys_[slot] == key) {
+      target = slot;
       break;
     }
-    if (set[w].last_used < target->last_used) target = &set[w];
+    if (last_used_[slot] < last_used_[target]) target = slot;
   }
-  bytes_ -= footprint(*target);
-  return target;
+  bytes_ -= footprint(slots_[target]);
+  keys_[target] = key;
+  last_used_[target] = 0;  // until stored()
+  return &slots_[target];
 }
 
 bool json_index_cache::stored(entry& e, std::uint64_t key) {
+  const auto slot = static_cast<std::size_t>(&e - slots_.get());
   bytes_ += footprint(e);
-  e.key = key;
-  e.last_used = ++clock_;
+  keys_[slot] = key;
+  last_used_[slot] = ++clock_;
   // Over the byte bound: drop entries in slot order, a cheap stand-in for the oldest, sparing
   // the one just stored.
-  for (std::size_t scanned = 0; bytes_ > max_bytes_ && scanned < sets_ * kWays; ++scanned) {
-    entry& victim = slots_[evict_next_];
-    evict_next_ = (evict_next_ + 1) % (sets_ * kWays);
-    if (&victim != &e && victim.last_used != 0) release(victim);
+  const std::size_t slots = sets_ * kWays;
+  for (std::size_t scanned = 0; bytes_ > max_bytes_ && scanned < slots; ++scanned) {
+    const std::size_t victim = evict_next_;
+    evict_next_ = (evict_next_ + 1) % slots;
+    if (victim != slot && last_used_[victim] != 0) release(victim);
   }
   if (bytes_ > max_bytes_) {
-    release(e);
+    release(slot);
     return false;
   }
   return true;
@@ -318,7 +329,7 @@ const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::str
     target->escapes.assign(escapes.begin(), escapes.end());
   } catch (const std::bad_alloc&) {
     bytes_ += footprint(*target);
-    release(*target);
+    release(static_cast<std::size_t>(target - slots_.get()));
     return nullptr;
   }
   return stored(*target, key) ? target : nullptr;
@@ -335,7 +346,7 @@ const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::str
     target->text.assign(text);
   } catch (const std::bad_alloc&) {
     bytes_ += footprint(*target);
-    release(*target);
+    release(static_cast<std::size_t>(target - slots_.get()));
     return nullptr;
   }
   target->tokens.swap(tokens);
@@ -361,8 +372,8 @@ void json_index_cache::attach(const entry* e, std::string_view extra) {
 
 std::size_t json_index_cache::entries() const {
   if (!slots_) return 0;
-  return static_cast<std::size_t>(std::count_if(slots_.get(), slots_.get() + sets_ * kWays,
-                                                [](const entry& e) { return e.last_used != 0; }));
+  return static_cast<std::size_t>(std::count_if(last_used_.get(), last_used_.get() + sets_ * kWays,
+                                                [](std::uint64_t used) { return used != 0; }));
 }
 
 }  // namespace alertrouter::routing

@@ -47,12 +47,10 @@ bool derive_json_index(std::string_view before, const std::uint32_t* before_toke
 class json_index_cache {
  public:
   struct entry {
-    std::uint64_t key = 0;
     std::string text;
     std::vector<std::uint32_t> tokens;   // token offsets, then text.size()
     std::vector<std::uint32_t> escapes;  // escape offsets, then json_escapes::kEnd
     std::string extra;                   // the caller's, about the text (attach); may be empty
-    std::uint64_t last_used = 0;         // 0: empty slot
   };
 
   // At most `max_entries` texts (rounded up to a multiple of kWays) of at most `max_text` bytes
@@ -97,14 +95,19 @@ class json_index_cache {
   entry* slot_for(std::uint64_t key);
   // Counts `e`, stored under `key`, then keeps to max_bytes: false if `e` itself had to go.
   bool stored(entry& e, std::uint64_t key);
-  void release(entry& e);
+  void release(std::size_t slot);
 
   const std::size_t max_bytes_;
   const std::size_t max_text_;
-  const std::size_t sets_;          // a power of two
-  std::unique_ptr<entry[]> slots_;  // sets_ * kWays, allocated on the first put()
+  const std::size_t sets_;  // a power of two
+  // sets_ * kWays slots, a set's kWays next to each other, allocated on the first put(). The
+  // keys and use stamps of a set fill a cache line each, apart from the entries, so that a
+  // lookup reads two lines, not one per way.
+  std::unique_ptr<entry[]> slots_;
+  std::unique_ptr<std::uint64_t[]> keys_;
+  std::unique_ptr<std::uint64_t[]> last_used_;  // 0: an empty slot
   std::size_t bytes_ = 0;
-  std::uint64_t clock_ = 0;     // stamps last_used
+  std::uint64_t clock_ = 0;     // stamps last_used_
   std::size_t evict_next_ = 0;  // the next slot the byte bound evicts
 };
 
