@@ -480,12 +480,12 @@ void label_notifications(benchmark::State& state, std::size_t notifications) {
   state.SetLabel(text);
 }
 
-// How the bodies decoded since `before` were indexed (see routing::detail::index_counts), as the
+// How the bodies decoded since `before` were indexed (see routing::index_counts), as the
 // run's label: the share of bodies whose index was a recent body's as is (and of those, decoded
 // from what the scan of the same bytes read), derived from one, or found by simdjson's first
 // stage (pool building included).
-void label_indexing(benchmark::State& state, const routing::detail::index_counts& before) {
-  const routing::detail::index_counts now = routing::detail::thread_index_counts();
+void label_indexing(benchmark::State& state, const routing::index_counts& before) {
+  const routing::index_counts now = routing::thread_index_counts();
   const auto reused = static_cast<double>(now.reused - before.reused);
   const auto derived = static_cast<double>(now.derived - before.derived);
   const auto first = static_cast<double>(now.first_stage - before.first_stage);
@@ -537,7 +537,7 @@ void repeat_bodies(benchmark::State& state, Route route) {
 void BM_RepeatGroup(benchmark::State& state) {
   routing::routed_webhook routed;
   routing::decode_error error;
-  const routing::detail::index_counts before = routing::detail::thread_index_counts();
+  const routing::index_counts before = routing::thread_index_counts();
   repeat_bodies(state, [&](const std::string& body, routing::incident_table& table) {
     if (!routing::route_webhook_into(body, *g_env->routes, table, kFiringNow, routed, error)) {
       return std::size_t{0};

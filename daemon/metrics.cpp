@@ -306,6 +306,19 @@ metrics::metrics(std::string_view version)
               "\"webhook refused\" warn lines not written: over 10 per second (each refusal is "
               "still counted in alertrouter_webhooks_received_total).");
 
+  auto& indexed =
+      counters("alertrouter_webhook_bodies_indexed_total",
+               "Webhook bodies the decoder read, by how it found their structure: first_stage "
+               "(parsed afresh), same (the same bytes as their group's last body), derived (from "
+               "their group's last body, strings differing).");
+  bodies_first_stage_ = &indexed.Add({{"how", "first_stage"}});
+  bodies_derived_ = &indexed.Add({{"how", "derived"}});
+  bodies_same_ = &indexed.Add({{"how", "same"}});
+  bodies_replayed_ = counter("alertrouter_webhook_bodies_replayed_total",
+                             "Of the bodies indexed as the same bytes, those decoded from what "
+                             "the decoder had read of those bytes (only the dedup state asked "
+                             "again).");
+
   nobody_family_ = &counters("alertrouter_nobody_on_call_total",
                              "Notifications for a schedule target in which nobody was on call.");
   blocked_family_ = &counters(
@@ -405,6 +418,15 @@ void metrics::incidents_resolved(std::uint64_t n) {
 }
 void metrics::webhook_warnings_suppressed(std::uint64_t n) {
   webhook_warnings_suppressed_->Increment(static_cast<double>(n));
+}
+void metrics::webhook_bodies_indexed(const routing::index_counts& added) {
+  const auto add = [](prometheus::Counter* c, std::uint64_t n) {
+    if (n > 0) c->Increment(static_cast<double>(n));
+  };
+  add(bodies_first_stage_, added.first_stage);
+  add(bodies_derived_, added.derived);
+  add(bodies_same_, added.reused);
+  add(bodies_replayed_, added.replayed);
 }
 void metrics::set_incidents_open(std::size_t n) { incidents_open_->Set(static_cast<double>(n)); }
 

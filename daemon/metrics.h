@@ -19,6 +19,9 @@
 //   webhook_warnings_suppressed_total                 "webhook refused" warn lines not written
 //                                                     (rate limited; the refusals are counted
 //                                                     above)
+//   webhook_bodies_indexed_total{how}                 first_stage|derived|same: how the decoder
+//                                                     indexed a body (routing::index_counts)
+//   webhook_bodies_replayed_total                     of the `same`, decoded from the last scan
 //   alerts_received_total{ownership,status}           owned|user|unowned x firing|resolved
 //   alerts_duplicate_total, alerts_stale_total, alerts_unrouted_total
 //   incidents_opened_total, incidents_reopened_total, incidents_resolved_total,
@@ -61,6 +64,7 @@
 #include "routing/alert.h"
 #include "routing/ownership.h"
 #include "routing/planner.h"
+#include "routing/webhook.h"
 
 namespace prometheus {
 class Counter;
@@ -132,6 +136,9 @@ class metrics {
   void alerts_duplicate(std::uint64_t n = 1);
   void alerts_stale(std::uint64_t n = 1);  // stale and unknown resolves
   void alerts_unrouted(std::uint64_t n = 1);
+  // Adds the decoder's counts for the bodies just decoded (a difference of
+  // routing::thread_index_counts() taken around the decoding).
+  void webhook_bodies_indexed(const routing::index_counts& added);
 
   // --- incidents --------------------------------------------------------------------------------
   void incidents_opened(std::uint64_t n = 1);    // including reopened ones
@@ -232,6 +239,10 @@ class metrics {
   prometheus::Gauge* incidents_open_ = nullptr;
   prometheus::Counter* evictions_ = nullptr;
   prometheus::Counter* webhook_warnings_suppressed_ = nullptr;
+  prometheus::Counter* bodies_first_stage_ = nullptr;
+  prometheus::Counter* bodies_derived_ = nullptr;
+  prometheus::Counter* bodies_same_ = nullptr;
+  prometheus::Counter* bodies_replayed_ = nullptr;
   std::uint64_t evictions_seen_ = 0;
 
   prometheus::Family<prometheus::Counter>* nobody_family_ = nullptr;

@@ -19,6 +19,7 @@
 #include "routing/planner.h"
 #include "routing/schedule.h"
 #include "routing/time.h"
+#include "routing/webhook.h"
 
 namespace alertrouter::daemon {
 
@@ -405,10 +406,18 @@ void service::webhook(http_request& req, std::function<void(http_response)> resp
   std::optional<change_capturing_table> capturing;
   if (durable) capturing.emplace(incidents_);
   routing::decode_error bad;
-  if (!routing::route_webhook_into(
-          req.body, *table,
-          capturing ? static_cast<routing::incident_table&>(*capturing) : incidents_,
-          std::chrono::floor<std::chrono::microseconds>(now), routed_, bad)) {
+  const routing::index_counts indexed_before = routing::thread_index_counts();
+  const bool decoded = routing::route_webhook_into(
+      req.body, *table, capturing ? static_cast<routing::incident_table&>(*capturing) : incidents_,
+      std::chrono::floor<std::chrono::microseconds>(now), routed_, bad);
+  const routing::index_counts indexed = routing::thread_index_counts();
+  stats_.webhook_bodies_indexed({
+      .first_stage = indexed.first_stage - indexed_before.first_stage,
+      .reused = indexed.reused - indexed_before.reused,
+      .derived = indexed.derived - indexed_before.derived,
+      .replayed = indexed.replayed - indexed_before.replayed,
+  });
+  if (!decoded) {
     stats_.webhook_received(webhook_result::bad_request);
     const std::string message = bad.to_string();
     warn_refused("msg=\"webhook refused\" reason=bad_request remote=" + req.remote +

@@ -153,7 +153,7 @@ class json_reader {
   // Whether index() may start from a recent body's index, and remember() keeps any (by default
   // they do).
   void reuse_indexes(bool on) { reuse_ = on; }
-  const detail::index_counts& counts() const { return counts_; }
+  const index_counts& counts() const { return counts_; }
 
   // simdjson's stages as its DOM parser runs them (the implementation chosen for this CPU).
   simdjson::internal::dom_parser_implementation& stages() { return *parser_.implementation; }
@@ -254,7 +254,7 @@ class json_reader {
   // Bodies whose index later ones may start from: enough for a few thousand one-alert groups.
   json_index_cache index_cache_{kIndexCacheEntries, kIndexCacheBytes, kRetainedCapacity};
   bool reuse_ = true;
-  detail::index_counts counts_;
+  index_counts counts_;
 };
 
 // Text reserved for each spare label slot: the `ownership` label and its longest value.
@@ -1609,6 +1609,8 @@ bool decode_webhook_into(std::string_view body, const detail_filter* filter, web
   }
 }
 
+index_counts thread_index_counts() { return thread_reader().counts(); }
+
 namespace detail {
 
 std::optional<webhook> scan_webhook(std::string_view body, const detail_filter* filter) {
@@ -1628,8 +1630,6 @@ std::optional<std::vector<std::uint32_t>> first_stage_tokens(std::string_view bo
 }
 
 void reuse_indexes(bool on) { thread_reader().reuse_indexes(on); }
-
-detail::index_counts thread_index_counts() { return thread_reader().counts(); }
 
 std::variant<webhook, decode_error> decode_webhook_dom(std::string_view body,
                                                        const detail_filter* filter) {

@@ -86,6 +86,20 @@ std::variant<webhook, decode_error> decode_webhook(std::string_view body,
 bool decode_webhook_into(std::string_view body, const detail_filter* filter, webhook& out,
                          decode_error& error);
 
+// How the calling thread's decode_webhook calls have indexed the bodies they read with the fast
+// path, since the thread started: by running simdjson's first stage, or from the index of their
+// group's last body (json_index_cache.h), as is (`reused`: the same bytes) or derived
+// (`derived`: strings differ). Of the reused, how many were decoded from what the scan of the
+// same bytes had read (`replayed`: both decoded with a detail_filter). Bodies the first stage
+// rejects are not counted.
+struct index_counts {
+  std::uint64_t first_stage = 0;
+  std::uint64_t reused = 0;
+  std::uint64_t derived = 0;
+  std::uint64_t replayed = 0;
+};
+index_counts thread_index_counts();
+
 namespace detail {
 
 // The two ways decode_webhook decodes a body, for tests and fuzzers that hold them to each other.
@@ -101,18 +115,6 @@ std::variant<webhook, decode_error> decode_webhook_dom(std::string_view body,
 // simdjson's first stage alone on `body`: the offset where each token starts, then the body's
 // length; nullopt when the first stage or json_escapes rejects the body.
 std::optional<std::vector<std::uint32_t>> first_stage_tokens(std::string_view body);
-
-// How the calling thread's decode_webhook calls have indexed the bodies the scanner read: by
-// running simdjson's first stage, or from a recent body's index (json_index_cache.h), as is
-// (`reused`: the same bytes) or derived (`derived`: different strings). Of the reused, how many
-// were decoded from what the scan of the same bytes had read (`replayed`: with a filter, both).
-struct index_counts {
-  std::uint64_t first_stage = 0;
-  std::uint64_t reused = 0;
-  std::uint64_t derived = 0;
-  std::uint64_t replayed = 0;
-};
-index_counts thread_index_counts();
 
 // Whether the calling thread's decode_webhook calls may start from recent bodies' indexes (by
 // default they may); benchmarks turn it off to time the first stage.

@@ -144,6 +144,10 @@ TEST(metrics_test, every_fixed_series_reads_zero_before_any_event) {
            "alertrouter_incidents_resolved_total 0",
            "alertrouter_incidents_open 0",
            "alertrouter_incident_evictions_total 0",
+           "alertrouter_webhook_bodies_indexed_total{how=\"first_stage\"} 0",
+           "alertrouter_webhook_bodies_indexed_total{how=\"derived\"} 0",
+           "alertrouter_webhook_bodies_indexed_total{how=\"same\"} 0",
+           "alertrouter_webhook_bodies_replayed_total 0",
            "alertrouter_delivery_attempts_total{channel=\"webhook\"} 0",
            "alertrouter_delivery_retries_total{channel=\"webhook\"} 0",
            "alertrouter_delivery_latency_seconds_count{channel=\"webhook\"} 0",
@@ -242,6 +246,17 @@ TEST(metrics_test, record_plan_adds_counts_and_degraded_events) {
   }
   EXPECT_EQ(samples_of(out, "alertrouter_nobody_on_call_total").size(), 3u);
   EXPECT_EQ(samples_of(out, "alertrouter_blocked_pages_total").size(), 2u);
+}
+
+TEST(metrics_test, webhook_bodies_indexed_adds_each_way) {
+  metrics m("0");
+  m.webhook_bodies_indexed({.first_stage = 2, .reused = 5, .derived = 1, .replayed = 4});
+  m.webhook_bodies_indexed({.first_stage = 0, .reused = 1, .derived = 0, .replayed = 1});
+  const std::string out = m.render();
+  EXPECT_TRUE(has_line(out, "alertrouter_webhook_bodies_indexed_total{how=\"first_stage\"} 2"));
+  EXPECT_TRUE(has_line(out, "alertrouter_webhook_bodies_indexed_total{how=\"derived\"} 1"));
+  EXPECT_TRUE(has_line(out, "alertrouter_webhook_bodies_indexed_total{how=\"same\"} 6"));
+  EXPECT_TRUE(has_line(out, "alertrouter_webhook_bodies_replayed_total 5"));
 }
 
 TEST(metrics_test, incidents_open_gauge_and_evictions_follow_their_source) {

@@ -385,6 +385,37 @@ TEST_F(service_test, owned_page_goes_to_the_person_on_call_and_the_receiver) {
   EXPECT_TRUE(has_line(m, "alertrouter_incidents_open 1"));
 }
 
+// A resend of the same bytes is decoded from its first reading; one whose annotation changed,
+// from the first's index (routing/json_index_cache.h); the counters say which.
+TEST_F(service_test, resends_are_decoded_from_their_groups_last_body) {
+  // A group key of its own: the decoder's memory of bodies is per thread, shared across tests.
+  const std::string body = webhook_body({tools_page()}, "{}:{alertname=\"resend-metrics\"}");
+  std::string changed = body;
+  const std::string summary_text = "something is wrong";
+  changed.replace(changed.find(summary_text), summary_text.size(), "something is still wrong");
+  ASSERT_NE(changed, body);
+
+  ASSERT_EQ(send(body).status, 200u);
+  std::string m = metrics_text();
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhook_bodies_indexed_total{how="first_stage"} 1)"));
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhook_bodies_indexed_total{how="same"} 0)"));
+
+  const http_response r = send(body);
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(r.body, summary(1, 0, 1, 0, 0, 0));
+  m = metrics_text();
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhook_bodies_indexed_total{how="same"} 1)"));
+  EXPECT_TRUE(has_line(m, "alertrouter_webhook_bodies_replayed_total 1"));
+
+  const http_response r2 = send(changed);
+  ASSERT_EQ(r2.status, 200u) << r2.body;
+  EXPECT_EQ(r2.body, summary(1, 0, 1, 0, 0, 0));
+  m = metrics_text();
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhook_bodies_indexed_total{how="derived"} 1)"));
+  EXPECT_TRUE(has_line(m, R"(alertrouter_webhook_bodies_indexed_total{how="first_stage"} 1)"));
+  EXPECT_TRUE(has_line(m, "alertrouter_alerts_duplicate_total 2"));
+}
+
 TEST_F(service_test, resend_is_a_duplicate_and_sends_nothing) {
   const std::string body = webhook_body({tools_page()});
   ASSERT_EQ(send(body).status, 200u);

@@ -806,10 +806,10 @@ class keep_none final : public detail_filter {
 // afresh. The counts say which way each body went.
 TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
   const parity_filter parity;
-  const auto counts = [] { return detail::thread_index_counts(); };
-  const auto expect_counted = [&](const detail::index_counts& before, int first_stage, int reused,
+  const auto counts = [] { return thread_index_counts(); };
+  const auto expect_counted = [&](const index_counts& before, int first_stage, int reused,
                                   int derived, int replayed = 0) {
-    const detail::index_counts now = counts();
+    const index_counts now = counts();
     EXPECT_EQ(now.first_stage - before.first_stage, static_cast<std::uint64_t>(first_stage));
     EXPECT_EQ(now.reused - before.reused, static_cast<std::uint64_t>(reused));
     EXPECT_EQ(now.derived - before.derived, static_cast<std::uint64_t>(derived));
@@ -863,7 +863,7 @@ TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
   const auto rejected_bad = decode_webhook(bad);
   ASSERT_TRUE(std::holds_alternative<decode_error>(rejected_bad));
   EXPECT_EQ(describe(rejected_bad), describe(detail::decode_webhook_dom(bad, nullptr)));
-  const detail::index_counts after_bad = counts();
+  const index_counts after_bad = counts();
   EXPECT_EQ(after_bad.derived, before.derived);
   EXPECT_EQ(after_bad.reused, before.reused);
 
