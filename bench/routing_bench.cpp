@@ -481,9 +481,9 @@ void label_notifications(benchmark::State& state, std::size_t notifications) {
 }
 
 // How the bodies decoded since `before` were indexed (see routing::index_counts), as the
-// run's label: the share of bodies whose index was a recent body's as is (and of those, decoded
-// from what the scan of the same bytes read), derived from one, or found by simdjson's first
-// stage (pool building included).
+// run's label: the share of bodies whose index was a recent body's as is, derived from one, or
+// found by simdjson's first stage (pool building included), and of all, the share decoded from
+// what the scan of their group's last body read.
 void label_indexing(benchmark::State& state, const routing::index_counts& before) {
   const routing::index_counts now = routing::thread_index_counts();
   const auto reused = static_cast<double>(now.reused - before.reused);
@@ -494,8 +494,8 @@ void label_indexing(benchmark::State& state, const routing::index_counts& before
   if (total == 0) return;
   char text[128];
   std::snprintf(
-      text, sizeof text, "index: %.1f%% same (%.1f%% replayed), %.1f%% derived, %.1f%% first stage",
-      100 * reused / total, 100 * replayed / total, 100 * derived / total, 100 * first / total);
+      text, sizeof text, "index: %.1f%% same, %.1f%% derived, %.1f%% first stage; %.1f%% replayed",
+      100 * reused / total, 100 * derived / total, 100 * first / total, 100 * replayed / total);
   state.SetLabel(text);
 }
 

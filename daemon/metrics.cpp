@@ -315,9 +315,9 @@ metrics::metrics(std::string_view version)
   bodies_derived_ = &indexed.Add({{"how", "derived"}});
   bodies_same_ = &indexed.Add({{"how", "same"}});
   bodies_replayed_ = counter("alertrouter_webhook_bodies_replayed_total",
-                             "Of the bodies indexed as the same bytes, those decoded from what "
-                             "the decoder had read of those bytes (only the dedup state asked "
-                             "again).");
+                             "Of the bodies indexed from their group's last body (same or "
+                             "derived), those decoded from what the decoder had read of it "
+                             "(only the dedup state asked again).");
 
   nobody_family_ = &counters("alertrouter_nobody_on_call_total",
                              "Notifications for a schedule target in which nobody was on call.");

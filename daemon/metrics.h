@@ -21,7 +21,8 @@
 //                                                     above)
 //   webhook_bodies_indexed_total{how}                 first_stage|derived|same: how the decoder
 //                                                     indexed a body (routing::index_counts)
-//   webhook_bodies_replayed_total                     of the `same`, decoded from the last scan
+//   webhook_bodies_replayed_total                     of the same and derived, decoded from
+//                                                     what the last body's scan read
 //   alerts_received_total{ownership,status}           owned|user|unowned x firing|resolved
 //   alerts_duplicate_total, alerts_stale_total, alerts_unrouted_total
 //   incidents_opened_total, incidents_reopened_total, incidents_resolved_total,

@@ -140,9 +140,10 @@ void put_shifted(const std::uint32_t* from, std::size_t n, std::int64_t shift, s
 bool derive_json_index(std::string_view before, const std::uint32_t* before_tokens,
                        std::size_t token_count, const std::uint32_t* before_escapes,
                        std::string_view after, std::uint32_t* tokens_out,
-                       std::vector<std::uint32_t>& escapes_out, std::size_t& changed) {
+                       std::vector<std::uint32_t>& escapes_out,
+                       std::vector<std::uint32_t>& changed) {
   escapes_out.clear();
-  changed = 0;
+  changed.clear();
   const std::size_t budget = after.size() / 4;
   std::size_t read = 0;    // bytes of `after` read as differing strings
   std::size_t i = 0;       // in `before`; after[i + shift] is the byte that corresponds
@@ -183,7 +184,7 @@ bool derive_json_index(std::string_view before, const std::uint32_t* before_toke
     if (close_after == kNotFound) return false;
     read += close_after - open_after;
     if (read > budget) return false;
-    ++changed;
+    changed.push_back(static_cast<std::uint32_t>(t));
     shift = static_cast<std::int64_t>(close_after) - static_cast<std::int64_t>(close);
     i = close;  // both closing quotes: the same byte
   }

@@ -30,15 +30,17 @@ namespace alertrouter::routing {
 // followed by before.size(); `before_escapes` what json_escapes::find found in it (ending with
 // json_escapes::kEnd). On success, writes `after`'s token offsets to `tokens_out` followed by
 // after.size(), after.size() and 0 (as the first stage ends its list; room for token_count + 3),
-// sets `escapes_out` to `after`'s escapes ending with kEnd, `changed` to how many strings
-// differed, and returns true: exactly what the first stage and json_escapes::find would have
-// found in `after`. Returns false, with the outputs unspecified, when the texts differ elsewhere,
+// sets `escapes_out` to `after`'s escapes ending with kEnd and returns true: exactly what the
+// first stage and json_escapes::find would have found in `after`; `changed` lists the differing
+// strings by token number (ascending). Returns false, with the outputs unspecified, when the
+// texts differ elsewhere,
 // when a differing string would be rejected, or when more than about a quarter of `after` lies in
 // differing strings (the first stage is faster then). Both texts shorter than 4 GiB.
 bool derive_json_index(std::string_view before, const std::uint32_t* before_tokens,
                        std::size_t token_count, const std::uint32_t* before_escapes,
                        std::string_view after, std::uint32_t* tokens_out,
-                       std::vector<std::uint32_t>& escapes_out, std::size_t& changed);
+                       std::vector<std::uint32_t>& escapes_out,
+                       std::vector<std::uint32_t>& changed);
 
 // The indexes of recent texts, kept to derive the next ones' from: per thread (not
 // synchronised), bounded in entries and in bytes. Texts are found by a key of their group key

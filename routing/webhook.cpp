@@ -66,6 +66,9 @@ struct scan_memory {
   };
   std::vector<pending_alert> pending;
   std::string outline;  // written by webhook_scanner::write_outline
+  // Token numbers of the strings whose text the scanner kept in the webhook (root strings, alert
+  // statuses, times and fingerprints), ascending: a body differing in one cannot be replayed.
+  std::vector<std::uint32_t> kept_strings;
 };
 
 // simdjson's DOM parser with its buffers and a padded copy of the input (simdjson's second stage
@@ -91,6 +94,7 @@ class json_reader {
     key_ = json_index_cache::key_of(body);
     source_ = index_source::first_stage;
     entry_ = nullptr;
+    changed_.clear();
     if (reuse_ && index_from_recent(body)) return true;
     if (reserve(body.size())) return false;
     // The SIMD kernels' first stage reads nothing past the end (whole blocks while they fit, the
@@ -120,11 +124,17 @@ class json_reader {
   // Offsets of the escapes found by index(), followed by json_escapes::kEnd.
   const std::uint32_t* escapes() const { return escape_offsets_; }
 
-  // What the scanner wrote (webhook_scanner::write_outline) of the body index() last accepted,
-  // when that body's bytes are a recent body's and it was scanned with a filter; else empty.
+  // What the scanner wrote (webhook_scanner::write_outline) of the recent body the index of the
+  // body index() last accepted came from, if it was scanned with a filter; else empty. The two
+  // bodies differ in changed_strings(). Valid until remember().
   std::string_view outline() const {
-    return source_ == index_source::recent ? std::string_view(entry_->extra) : std::string_view();
+    return source_ == index_source::first_stage || entry_ == nullptr
+               ? std::string_view()
+               : std::string_view(entry_->extra);
   }
+  // The strings, by token number, in which that body differs from the recent one.
+  const std::vector<std::uint32_t>& changed_strings() const { return changed_; }
+  bool derived() const { return source_ == index_source::derived; }
 
   // Keeps the index of the body index() last accepted (and the scanner then accepted), to derive
   // the next ones' from, with the scanner's `outline` of it unless that is empty.
@@ -176,13 +186,14 @@ class json_reader {
       return true;
     }
     const std::size_t count = recent->tokens.size() - 1;
-    std::size_t changed = 0;
     derived_tokens_.resize(count + 3);
     if (!derive_json_index(recent->text, recent->tokens.data(), count, recent->escapes.data(), body,
-                           derived_tokens_.data(), derived_escapes_, changed)) {
+                           derived_tokens_.data(), derived_escapes_, changed_)) {
+      changed_.clear();
       return false;
     }
     ++counts_.derived;
+    entry_ = recent;
     tokens_ = derived_tokens_.data();
     token_count_ = static_cast<std::uint32_t>(count);
     escape_offsets_ = derived_escapes_.data();
@@ -248,8 +259,9 @@ class json_reader {
   };
   index_source source_ = index_source::first_stage;
   std::vector<std::uint32_t> derived_tokens_, derived_escapes_;
-  // The cache's entry for that body: its index when source_ is recent, else (after remember())
-  // where it went; nullptr if it was not kept.
+  std::vector<std::uint32_t> changed_;  // derived: the strings that differ, by token number
+  // The cache's entry that body's index came from (source_ recent or derived), then (after
+  // remember()) the one it went to; nullptr if none.
   const json_index_cache::entry* entry_ = nullptr;
   // Bodies whose index later ones may start from: enough for a few thousand one-alert groups.
   json_index_cache index_cache_{kIndexCacheEntries, kIndexCacheBytes, kRetainedCapacity};
@@ -830,6 +842,7 @@ class webhook_scanner {
   // True with `out` set when the body is a valid webhook; false when the scanner declines.
   bool scan(webhook& out) {
     memory_.pending.clear();  // the last body's; skip_copy() looks at this one's
+    memory_.kept_strings.clear();
     if (!take('{')) return false;
     bool has_alerts = false;
     if (!take('}')) {
@@ -839,22 +852,27 @@ class webhook_scanner {
         const field f = scan_root_field(key);
         switch (f) {
           case field::version:
+            keep_string();
             if (!string_field(out.version)) return false;
             if (!out.version.empty() && !equals(out.version, "4")) return false;
             break;
           case field::group_key:
+            keep_string();
             if (!string_field(out.group_key)) return false;
             break;
           case field::receiver:
+            keep_string();
             if (!string_field(out.receiver)) return false;
             break;
           case field::external_url:
+            keep_string();
             if (!string_field(out.external_url)) return false;
             break;
           case field::truncated_alerts:
             if (!null() && !integer(false, out.truncated_alerts)) return false;
             break;
           case field::status:
+            keep_string();
             if (!null() && !status(out.status)) return false;
             break;
           case field::group_labels:
@@ -899,6 +917,7 @@ class webhook_scanner {
                   static_cast<std::uint32_t>(out.receiver.size()),
                   static_cast<std::uint32_t>(out.external_url.size())},
         .status = out.status,
+        .kept_strings = static_cast<std::uint32_t>(memory_.kept_strings.size()),
     };
     append_pod(outline, header);
     for (const std::string* text : {&out.version, &out.group_key, &out.receiver, &out.external_url})
@@ -922,6 +941,37 @@ class webhook_scanner {
                               .has_fingerprint = p.has_fingerprint,
                           });
     }
+    outline.append(reinterpret_cast<const char*>(memory_.kept_strings.data()),
+                   memory_.kept_strings.size() * sizeof(std::uint32_t));
+  }
+
+  // Whether `outline`, written by write_outline for a body whose index this body's was derived
+  // from, holds for this body too: none of the `changed` strings (token numbers) is a key or one
+  // the outline kept.
+  bool replayable(std::string_view outline, const std::vector<std::uint32_t>& changed) const {
+    if (changed.empty()) return true;
+    const char* p = outline.data();
+    const auto header = read_pod<outline_header>(p);
+    for (const std::uint32_t size : header.sizes) p += size;
+    p += std::size_t{header.alerts} * sizeof(outline_alert);
+    const auto tokens = static_cast<std::size_t>(end_ - begin_);
+    for (const std::uint32_t t : changed) {
+      if (t + 1 < tokens && body_[begin_[t + 1]] == ':') return false;  // a key
+      // The kept strings, ascending: a binary search over the unaligned list.
+      std::size_t lo = 0, hi = header.kept_strings;
+      while (lo < hi) {
+        const std::size_t mid = (lo + hi) / 2;
+        std::uint32_t kept;
+        std::memcpy(&kept, p + mid * sizeof kept, sizeof kept);
+        if (kept == t) return false;
+        if (kept < t) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+    }
+    return true;
   }
 
   // Decodes the body into `out` (as decode_webhook_into leaves it before decoding) from the
@@ -957,13 +1007,15 @@ class webhook_scanner {
   }
 
  private:
-  // The outline's layout: a header, the four root strings' bytes, then an outline_alert per
-  // alert, each copied bytewise (they are trivially copyable) and read back with memcpy.
+  // The outline's layout: a header, the four root strings' bytes, an outline_alert per alert,
+  // then the kept strings' token numbers; each copied bytewise (all trivially copyable) and read
+  // back with memcpy.
   struct outline_header {
     std::int64_t truncated_alerts;
     std::uint32_t alerts;
     std::array<std::uint32_t, 4> sizes;  // version, groupKey, receiver, externalURL
     alert_status status;
+    std::uint32_t kept_strings;  // token numbers after the alerts (scan_memory::kept_strings)
   };
   struct outline_alert {
     timestamp starts_at;
@@ -991,6 +1043,9 @@ class webhook_scanner {
     p += sizeof value;
     return value;
   }
+
+  // Notes the next token as a string whose text goes into the webhook (see kept_strings).
+  void keep_string() { memory_.kept_strings.push_back(static_cast<std::uint32_t>(next_ - begin_)); }
 
   // The first byte of the next token; '\0' when there is none.
   char peek() const { return next_ < end_ ? body_[*next_] : '\0'; }
@@ -1274,6 +1329,7 @@ class webhook_scanner {
         if (!string(key) || !take(':')) return false;
         switch (scan_alert_field(key)) {
           case field::alert_status:
+            keep_string();
             if (!status(a.status)) return false;
             has_status = true;
             break;
@@ -1290,10 +1346,12 @@ class webhook_scanner {
             annotations_tokens = static_cast<std::uint32_t>(next_ - annotations);
             break;
           case field::starts_at:
+            keep_string();
             if (!timestamp_field(memory_.starts_at, true, a.starts_at)) return false;
             has_starts_at = true;
             break;
           case field::ends_at:
+            keep_string();
             if (!timestamp_field(memory_.ends_at, false, a.ends_at)) return false;
             break;
           case field::generator_url:
@@ -1306,6 +1364,7 @@ class webhook_scanner {
             }
             break;
           case field::fingerprint: {
+            keep_string();
             if (null()) break;
             std::string_view s;
             if (!string(s)) return false;
@@ -1529,12 +1588,20 @@ bool decode_with(json_reader& reader, std::string_view body, const detail_filter
                  webhook& out, decode_error& error, bool scan = true) {
   if (scan && reader.index(body)) {
     webhook_scanner scanner(body, reader, filter);
-    // The same bytes as a body scanned before with a filter (as the daemon decodes): what that
-    // scan read is kept, and only the filter's choices are made again.
+    // The same bytes as a body scanned before with a filter (as the daemon decodes), or bytes
+    // differing from it only in strings that scan did not keep (annotations, labels, URLs): what
+    // it read is kept, and only the filter's choices are made again.
     if (filter != nullptr) {
-      if (const std::string_view outline = reader.outline(); !outline.empty()) {
+      if (const std::string_view outline = reader.outline();
+          !outline.empty() && scanner.replayable(outline, reader.changed_strings())) {
         scanner.replay(outline, out);
         reader.replayed();
+        if (reader.derived()) {
+          // The outline holds for this body too; remember() replaces the entry holding it.
+          std::string& kept = reader.memory().outline;
+          kept.assign(outline);
+          reader.remember(body, kept);
+        }
         return true;
       }
     }

@@ -89,8 +89,9 @@ bool decode_webhook_into(std::string_view body, const detail_filter* filter, web
 // How the calling thread's decode_webhook calls have indexed the bodies they read with the fast
 // path, since the thread started: by running simdjson's first stage, or from the index of their
 // group's last body (json_index_cache.h), as is (`reused`: the same bytes) or derived
-// (`derived`: strings differ). Of the reused, how many were decoded from what the scan of the
-// same bytes had read (`replayed`: both decoded with a detail_filter). Bodies the first stage
+// (`derived`: strings differ). Of those two, how many were decoded from what the scan of that
+// last body had read (`replayed`: both decoded with a detail_filter, and no string differing
+// that the scan kept, such as a status, a time or a fingerprint). Bodies the first stage
 // rejects are not counted.
 struct index_counts {
   std::uint64_t first_stage = 0;

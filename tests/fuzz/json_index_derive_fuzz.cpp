@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t count = before_tokens->size() - 1;
   std::vector<std::uint32_t> tokens(count + 3);
   std::vector<std::uint32_t> escapes;
-  std::size_t changed = 0;
+  std::vector<std::uint32_t> changed;
   if (derive_json_index(before, before_tokens->data(), count, before_escapes.offsets().data(),
                         after, tokens.data(), escapes, changed)) {
     const auto after_tokens = detail::first_stage_tokens(after);
@@ -50,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     json_escapes after_escapes;
     check(after_escapes.find(after));
     check(after_escapes.offsets() == escapes);
-    check(changed == 0 ? before == after : before != after);
+    check(changed.empty() ? before == after : before != after);
+    for (const std::uint32_t t : changed) check(t < count && after[tokens[t]] == '"');
   }
 
   // Through decode_webhook: `before` first, so that `after` may start from its index.

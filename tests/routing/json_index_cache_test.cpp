@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -59,11 +60,21 @@ std::optional<index> derive(const std::string& before, const std::string& after,
   const std::size_t count = from.tokens.size() - 1;
   std::vector<std::uint32_t> tokens(count + 3);
   index out;
-  std::size_t n = 0;
+  std::vector<std::uint32_t> strings;
   if (!derive_json_index(before, from.tokens.data(), count, from.escapes.data(), after,
-                         tokens.data(), out.escapes, n)) {
+                         tokens.data(), out.escapes, strings)) {
     return std::nullopt;
   }
+  // The changed strings, ascending, each a string token of both texts.
+  EXPECT_TRUE(std::is_sorted(strings.begin(), strings.end()));
+  for (const std::uint32_t t : strings) {
+    EXPECT_LT(t, count);
+    if (t < count) {
+      EXPECT_EQ(before[from.tokens[t]], '"');
+      EXPECT_EQ(after[tokens[t]], '"');
+    }
+  }
+  const std::size_t n = strings.size();
   EXPECT_EQ(tokens[count], after.size());
   EXPECT_EQ(tokens[count + 1], after.size());
   EXPECT_EQ(tokens[count + 2], 0u);
