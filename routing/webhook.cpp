@@ -163,6 +163,7 @@ class json_reader {
   // Whether index() may start from a recent body's index, and remember() keeps any (by default
   // they do).
   void reuse_indexes(bool on) { reuse_ = on; }
+  bool reusing() const { return reuse_; }
   const index_counts& counts() const { return counts_; }
 
   // simdjson's stages as its DOM parser runs them (the implementation chosen for this CPU).
@@ -1608,7 +1609,7 @@ bool decode_with(json_reader& reader, std::string_view body, const detail_filter
     if (scanner.scan(out)) {
       std::string& outline = reader.memory().outline;
       outline.clear();
-      if (filter != nullptr) scanner.write_outline(out, outline);
+      if (filter != nullptr && reader.reusing()) scanner.write_outline(out, outline);
       reader.remember(body, outline);
       return true;
     }
