@@ -316,21 +316,36 @@ bool json_index_cache::stored(entry& e, std::uint64_t key) {
   return true;
 }
 
-const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::string_view text,
-                                                     const std::uint32_t* tokens,
-                                                     std::size_t token_count,
-                                                     const std::vector<std::uint32_t>& escapes) {
+json_index_cache::entry* json_index_cache::take_slot(std::uint64_t key, std::string_view text) {
   if (text.size() > max_text_) return nullptr;
   entry* const target = slot_for(key);
   if (target == nullptr) return nullptr;
   try {
     target->extra.clear();
     target->text.assign(text);
+  } catch (const std::bad_alloc&) {
+    drop(*target);
+    return nullptr;
+  }
+  return target;
+}
+
+void json_index_cache::drop(entry& e) {
+  bytes_ += footprint(e);  // slot_for() stopped counting it
+  release(static_cast<std::size_t>(&e - slots_.get()));
+}
+
+const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::string_view text,
+                                                     const std::uint32_t* tokens,
+                                                     std::size_t token_count,
+                                                     const std::vector<std::uint32_t>& escapes) {
+  entry* const target = take_slot(key, text);
+  if (target == nullptr) return nullptr;
+  try {
     target->tokens.assign(tokens, tokens + token_count + 1);
     target->escapes.assign(escapes.begin(), escapes.end());
   } catch (const std::bad_alloc&) {
-    bytes_ += footprint(*target);
-    release(static_cast<std::size_t>(target - slots_.get()));
+    drop(*target);
     return nullptr;
   }
   return stored(*target, key) ? target : nullptr;
@@ -339,17 +354,8 @@ const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::str
 const json_index_cache::entry* json_index_cache::put(std::uint64_t key, std::string_view text,
                                                      std::vector<std::uint32_t>& tokens,
                                                      std::vector<std::uint32_t>& escapes) {
-  if (text.size() > max_text_) return nullptr;
-  entry* const target = slot_for(key);
+  entry* const target = take_slot(key, text);
   if (target == nullptr) return nullptr;
-  try {
-    target->extra.clear();
-    target->text.assign(text);
-  } catch (const std::bad_alloc&) {
-    bytes_ += footprint(*target);
-    release(static_cast<std::size_t>(target - slots_.get()));
-    return nullptr;
-  }
   target->tokens.swap(tokens);
   target->escapes.swap(escapes);
   return stored(*target, key) ? target : nullptr;

@@ -95,6 +95,11 @@ class json_index_cache {
   // The slot `key`'s text goes to (see put), with its bytes no longer counted; nullptr if the
   // slots cannot be allocated.
   entry* slot_for(std::uint64_t key);
+  // slot_for(key) with `text` stored in it (and its extra emptied); nullptr if `text` is too
+  // long or memory runs out.
+  entry* take_slot(std::uint64_t key, std::string_view text);
+  // Empties `e`, a slot taken by slot_for() but not stored().
+  void drop(entry& e);
   // Counts `e`, stored under `key`, then keeps to max_bytes: false if `e` itself had to go.
   bool stored(entry& e, std::uint64_t key);
   void release(std::size_t slot);

@@ -794,13 +794,6 @@ TEST(ScanWebhook, TakesAlertmanagerBodiesWithoutTheDom) {
   EXPECT_EQ(w.alerts[1].fp, compute_fingerprint(w.alerts[1].labels));
 }
 
-// Keeps nothing: every alert a repeat of a known incident.
-class keep_none final : public detail_filter {
- public:
-  bool keep_details(fingerprint, alert_status, timestamp) const override { return false; }
-  bool keep_labels(fingerprint, alert_status, timestamp) const override { return false; }
-};
-
 // A resend differing from the last body only inside strings is indexed from that body's index
 // (json_index_cache.h), and decodes as a body indexed afresh does; anything else is indexed
 // afresh. The counts say which way each body went.
@@ -836,7 +829,7 @@ TEST(DecodeWebhook, ResendsStartFromARecentBodysIndex) {
   EXPECT_EQ(describe(decode_webhook(first, &parity)),
             describe(detail::decode_webhook_dom(first, &parity)));
   expect_counted(before, 0, 1, 0, 1);
-  const keep_none none;
+  const minimal_filter none;
   before = counts();
   EXPECT_EQ(describe(decode_webhook(first, &none)),
             describe(detail::decode_webhook_dom(first, &none)));
