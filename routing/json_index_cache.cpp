@@ -266,6 +266,8 @@ void json_index_cache::release(std::size_t slot) {
   std::string().swap(e.extra);
   std::vector<std::uint32_t>().swap(e.tokens);
   std::vector<std::uint32_t>().swap(e.escapes);
+  e.fruitless = 0;
+  e.skip = 0;
   keys_[slot] = 0;
   last_used_[slot] = 0;
 }
@@ -289,6 +291,10 @@ json_index_cache::entry* json_index_cache::slot_for(std::uint64_t key) {
       break;
     }
     if (last_used_[slot] < last_used_[target]) target = slot;
+  }
+  if (keys_[target] != key || last_used_[target] == 0) {  // another key's, or empty
+    slots_[target].fruitless = 0;
+    slots_[target].skip = 0;
   }
   bytes_ -= footprint(slots_[target]);
   keys_[target] = key;
@@ -375,6 +381,25 @@ void json_index_cache::attach(const entry* e, std::string_view extra) {
     std::string().swap(target.extra);
     bytes_ += footprint(target);
   }
+}
+
+void json_index_cache::derivation_paid(const entry* e, bool paid) {
+  constexpr std::uint8_t kMaxFruitless = 6;  // backoff up to 63 texts
+  entry& target = slots_[static_cast<std::size_t>(e - slots_.get())];
+  if (paid) {
+    target.fruitless = 0;
+    target.skip = 0;
+    return;
+  }
+  if (target.fruitless < kMaxFruitless) ++target.fruitless;
+  target.skip = static_cast<std::uint8_t>((1u << target.fruitless) - 1);
+}
+
+bool json_index_cache::take_skip(const entry* e) {
+  entry& target = slots_[static_cast<std::size_t>(e - slots_.get())];
+  if (target.skip == 0) return false;
+  --target.skip;
+  return true;
 }
 
 std::size_t json_index_cache::entries() const {

@@ -53,6 +53,11 @@ class json_index_cache {
     std::vector<std::uint32_t> tokens;   // token offsets, then text.size()
     std::vector<std::uint32_t> escapes;  // escape offsets, then json_escapes::kEnd
     std::string extra;                   // the caller's, about the text (attach); may be empty
+    // Derivations from this key's texts that did not pay, in a row (see derivation_paid), and
+    // how many of the next texts under it to index without trying (the backoff they earned).
+    // Kept when a put() stores a new text under the same key.
+    std::uint8_t fruitless = 0;
+    std::uint8_t skip = 0;
   };
 
   // At most `max_entries` texts (rounded up to a multiple of kWays) of at most `max_text` bytes
@@ -83,6 +88,14 @@ class json_index_cache {
   // it had; a put() replacing the entry drops it. Nothing is kept if it would take the cache
   // over max_bytes.
   void attach(const entry* e, std::string_view extra);
+
+  // Records whether deriving from entry `e` paid (the same bytes, or a derived index whose
+  // decoding then used `extra`) or not (derive_json_index declined, or the text it derived was
+  // decoded afresh anyway): after n fruitless ones in a row, the next 2^n - 1 (at most 63) texts
+  // under its key should be indexed without trying (take_skip).
+  void derivation_paid(const entry* e, bool paid);
+  // Whether to index the next text under `e`'s key without deriving from `e`, counting it.
+  bool take_skip(const entry* e);
 
   std::size_t entries() const;
   // Bytes allocated for the entries' text, tokens, escapes and extra.

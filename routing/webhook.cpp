@@ -157,8 +157,22 @@ class json_reader {
     }
   }
 
-  // Counts a body decoded from its outline.
-  void replayed() { ++counts_.replayed; }
+  // Counts a body decoded from its outline; one derived from a recent body's index paid.
+  void replayed() {
+    ++counts_.replayed;
+    if (source_ == index_source::derived && entry_ != nullptr) {
+      index_cache_.derivation_paid(entry_, true);
+    }
+  }
+
+  // A body derived from a recent one (and decoded with a filter) was then scanned rather than
+  // replayed: deriving did not pay for that key (json_index_cache::derivation_paid). Call before
+  // remember().
+  void derived_but_scanned() {
+    if (source_ == index_source::derived && entry_ != nullptr) {
+      index_cache_.derivation_paid(entry_, false);
+    }
+  }
 
   // Whether index() may start from a recent body's index, and remember() keeps any (by default
   // they do).
@@ -178,6 +192,7 @@ class json_reader {
     // this reader, which never shrinks them, so this only checks).
     if (reserve(body.size())) return false;
     if (recent->text == body) {  // the common resend: the same bytes
+      index_cache_.derivation_paid(recent, true);
       ++counts_.reused;
       source_ = index_source::recent;
       entry_ = recent;
@@ -186,11 +201,15 @@ class json_reader {
       escape_offsets_ = recent->escapes.data();
       return true;
     }
+    // Bodies under this key have lately differed from their predecessor too much to be worth
+    // deriving (another group sharing the key, or a group whose alerts keep changing).
+    if (index_cache_.take_skip(recent)) return false;
     const std::size_t count = recent->tokens.size() - 1;
     derived_tokens_.resize(count + 3);
     if (!derive_json_index(recent->text, recent->tokens.data(), count, recent->escapes.data(), body,
                            derived_tokens_.data(), derived_escapes_, changed_)) {
       changed_.clear();
+      index_cache_.derivation_paid(recent, false);
       return false;
     }
     ++counts_.derived;
@@ -1607,6 +1626,7 @@ bool decode_with(json_reader& reader, std::string_view body, const detail_filter
       }
     }
     if (scanner.scan(out)) {
+      if (filter != nullptr) reader.derived_but_scanned();
       std::string& outline = reader.memory().outline;
       outline.clear();
       if (filter != nullptr && reader.reusing()) scanner.write_outline(out, outline);

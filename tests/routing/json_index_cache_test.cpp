@@ -316,6 +316,45 @@ TEST(JsonIndexCache, KeepsToItsByteAndTextBounds) {
   EXPECT_EQ(small.bytes(), 0u);
 }
 
+TEST(JsonIndexCache, DerivationsThatDoNotPayBackOff) {
+  json_index_cache cache(16, 1 << 20, 1 << 16);
+  const std::string text = one_alert_body("3");
+  const index i = index_of(text);
+  const auto* e = cache.put(9, text, i.tokens.data(), i.tokens.size() - 1, i.escapes);
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(cache.take_skip(e));
+  // Fruitless n times in a row: the next 2^n - 1 texts skip deriving.
+  for (int n = 1; n <= 3; ++n) {
+    cache.derivation_paid(e, false);
+    for (int k = 0; k < (1 << n) - 1; ++k) EXPECT_TRUE(cache.take_skip(e)) << n << " " << k;
+    EXPECT_FALSE(cache.take_skip(e)) << n;
+  }
+  // A new text under the same key keeps the backoff; one that pays ends it.
+  cache.derivation_paid(e, false);
+  e = cache.put(9, text, i.tokens.data(), i.tokens.size() - 1, i.escapes);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(cache.take_skip(e));
+  cache.derivation_paid(e, true);
+  EXPECT_FALSE(cache.take_skip(e));
+  // The backoff stops growing at 63.
+  for (int n = 0; n < 10; ++n) cache.derivation_paid(e, false);
+  int skipped = 0;
+  while (cache.take_skip(e)) ++skipped;
+  EXPECT_EQ(skipped, 63);
+  // Another key taking the slot starts afresh.
+  cache.derivation_paid(e, false);
+  json_index_cache one_set(json_index_cache::kWays, 1 << 20, 1 << 16);
+  const auto* a = one_set.put(1, text, i.tokens.data(), i.tokens.size() - 1, i.escapes);
+  one_set.derivation_paid(a, false);
+  for (std::uint64_t k = 2; k <= json_index_cache::kWays + 1; ++k) {
+    one_set.put(k, text, i.tokens.data(), i.tokens.size() - 1, i.escapes);
+  }
+  EXPECT_EQ(one_set.find(1), nullptr);  // replaced, as the least recently used
+  const auto* b = one_set.find(json_index_cache::kWays + 1);
+  ASSERT_NE(b, nullptr);
+  EXPECT_FALSE(one_set.take_skip(b));
+}
+
 TEST(JsonIndexCache, KeyIsTheGroupKeysOn) {
   const std::string a = one_alert_body("3");
   EXPECT_EQ(json_index_cache::key_of(a), json_index_cache::key_of(one_alert_body("1000")));
