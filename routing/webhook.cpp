@@ -91,7 +91,7 @@ class json_reader {
   // From the index of a recent body when `body` differs from it only inside strings
   // (json_index_cache), else by running both. Valid until the next call.
   bool index(std::string_view body) {
-    key_ = json_index_cache::key_of(body);
+    key_ = reuse_ ? json_index_cache::key_of(body) : 0;  // unused unless reusing
     source_ = index_source::first_stage;
     entry_ = nullptr;
     changed_.clear();
