@@ -89,39 +89,53 @@ alertmanager_process::alertmanager_process(const std::filesystem::path& dir, std
     if (!out) throw std::runtime_error("cannot write " + config.string());
   }
 
-  std::vector<std::string> argv = {
-      alertmanager_binary,
-      "--config.file=" + config.string(),
-      "--storage.path=" + (home / "data").string(),
-      "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-      "--log.level=debug",
-  };
-  if (options_.cluster_port) {
-    argv.push_back("--cluster.listen-address=" + cluster_address());
-    argv.push_back("--cluster.advertise-address=" + cluster_address());
-    for (const auto& peer : options_.peers) argv.push_back("--cluster.peer=" + peer);
-    // Settling polls the member count every 10 gossip intervals and needs it stable a few
-    // times in a row: 50 ms gossip settles a two-peer cluster in about two seconds.
-    argv.push_back("--cluster.gossip-interval=50ms");
-    argv.push_back("--cluster.pushpull-interval=1s");
-    argv.push_back("--cluster.probe-interval=200ms");
-    argv.push_back("--cluster.reconnect-interval=1s");
-    argv.push_back("--cluster.settle-timeout=10s");
-    argv.push_back("--cluster.peer-timeout=" + duration(options_.peer_timeout));
-  } else {
-    argv.push_back("--cluster.listen-address=");
-  }
-  process_ = std::make_unique<child_process>(name_, std::move(argv), home);
-
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  for (;;) {
-    const auto ready = http_get(port_, "/-/ready", 1s);
-    if (ready && ready->status == 200) break;
-    if (!process_->running() || std::chrono::steady_clock::now() >= until) {
-      throw std::runtime_error(name_ + " did not become ready on port " + std::to_string(port_) +
-                               "\n" + process_->log_tail());
+  // Another process may take the web port between pick_free_port() and the child's bind: the
+  // child then exits saying so, and is started again on a new port. (The cluster port cannot be
+  // changed here: the peers were told it.)
+  for (int start = 1;; ++start) {
+    if (start > 1) port_ = pick_free_port();
+    std::vector<std::string> argv = {
+        alertmanager_binary,
+        "--config.file=" + config.string(),
+        "--storage.path=" + (home / "data").string(),
+        "--web.listen-address=127.0.0.1:" + std::to_string(port_),
+        "--log.level=debug",
+    };
+    if (options_.cluster_port) {
+      argv.push_back("--cluster.listen-address=" + cluster_address());
+      argv.push_back("--cluster.advertise-address=" + cluster_address());
+      for (const auto& peer : options_.peers) argv.push_back("--cluster.peer=" + peer);
+      // Settling polls the member count every 10 gossip intervals and needs it stable a few
+      // times in a row: 50 ms gossip settles a two-peer cluster in about two seconds.
+      argv.push_back("--cluster.gossip-interval=50ms");
+      argv.push_back("--cluster.pushpull-interval=1s");
+      argv.push_back("--cluster.probe-interval=200ms");
+      argv.push_back("--cluster.reconnect-interval=1s");
+      argv.push_back("--cluster.settle-timeout=10s");
+      argv.push_back("--cluster.peer-timeout=" + duration(options_.peer_timeout));
+    } else {
+      argv.push_back("--cluster.listen-address=");
     }
-    std::this_thread::sleep_for(20ms);
+    process_ = std::make_unique<child_process>(name_, std::move(argv), home);
+
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    bool ready = false;
+    while (!ready) {
+      const auto reply = http_get(port_, "/-/ready", 1s);
+      ready = reply && reply->status == 200;
+      if (ready || (process_->running() && std::chrono::steady_clock::now() < until)) {
+        if (!ready) std::this_thread::sleep_for(20ms);
+        continue;
+      }
+      const std::string log = process_->log_tail();
+      const bool web_port_taken = !process_->running() &&
+                                  log.find("Listen error") != std::string::npos &&
+                                  log.find("address already in use") != std::string::npos;
+      if (web_port_taken && start < 3) break;
+      throw std::runtime_error(name_ + " did not become ready on port " + std::to_string(port_) +
+                               "\n" + log);
+    }
+    if (ready) return;
   }
 }
 

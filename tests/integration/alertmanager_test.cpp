@@ -3,8 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdint>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -84,6 +89,30 @@ TEST(alertmanager_harness, firing_resent_and_resolved_alert_reaches_the_sink) {
     break;
   }
   EXPECT_TRUE(am.process().running());
+}
+
+// The ports the harness hands out never repeat within a process (the kernel may return one port
+// to two bind(0) calls in a row, which once gave an Alertmanager's web and cluster listeners the
+// same port) and each can be bound for TCP and UDP when handed out.
+TEST(alertmanager_harness, free_ports_are_distinct_and_bindable) {
+  namespace asio = boost::asio;
+  std::set<std::uint16_t> seen;
+  asio::io_context io;
+  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
+  for (int i = 0; i < 200; ++i) {
+    const std::uint16_t port = pick_free_port();
+    EXPECT_TRUE(seen.insert(port).second) << "port " << port << " handed out twice";
+    asio::ip::tcp::acceptor tcp(io);
+    asio::ip::udp::socket udp(io);
+    boost::system::error_code ec;
+    tcp.open(asio::ip::tcp::v4(), ec);
+    if (!ec) tcp.bind({loopback, port}, ec);
+    EXPECT_FALSE(ec) << "TCP " << port << ": " << ec.message();
+    udp.open(asio::ip::udp::v4(), ec);
+    if (!ec) udp.bind({loopback, port}, ec);
+    EXPECT_FALSE(ec) << "UDP " << port << ": " << ec.message();
+  }
+  EXPECT_EQ(seen.size(), 200u);
 }
 
 // Two Alertmanagers form a cluster through the harness's flags: each lists the other as a
