@@ -10,7 +10,9 @@
 --
 -- Both modes send the same sequence of alerts. Out of every 20 requests:
 --   18 repeat one of REPEAT_GROUPS fixed groups, round robin (Alertmanager's group resends and
---      HA peers: the common case; the first pass over them opens their incidents);
+--      HA peers: the common case; the first pass over them opens their incidents). Each pass is
+--      the next rule evaluation: annotations that template {{ $value }} alternate between two
+--      renderings, as a resend after a new evaluation carries the new value;
 --    1 is a new group (alerts not seen before: an outage starting);
 --    1 resolves the new group opened RESOLVE_LAG new groups earlier (an outage ending); until
 --      there is one, a repeat is sent instead.
@@ -18,7 +20,9 @@
 -- pool moves their startsAt one second later, so a group fires anew after its resolve (a new
 -- occurrence of the same alert, as Alertmanager reports one).
 -- Every alert of every group has its own fingerprint (rule, instance); its `project` label
--- cycles through team-owned projects, user projects and none (team infrastructure).
+-- cycles through team-owned projects, user projects and none (team infrastructure). The route
+-- groups by alertname and rack, and every group has a rack of its own, so each group has its own
+-- groupKey, as Alertmanager sends it.
 --
 -- Labels and annotations come from a handful of the real WMCS alert rules
 -- (../shared/data/wmcs-alert-rules.yaml, copied verbatim below) plus what Prometheus and
@@ -32,8 +36,9 @@
 --   wrk -t1 -c1 -d1s -s bench/load/alerts.lua URL -- MODE N FILE
 --
 -- FILE: one header line
---   alertrouter-loadgen-requests 1 t0=T repeat_groups=200 new_pool=500 resolve_lag=4 alerts=N
--- then the REPEAT_GROUPS repeat requests, one blob each, then for each of the NEW_POOL new
+--   alertrouter-loadgen-requests 2 t0=T repeats=400 new_pool=500 resolve_lag=4 alerts=N
+-- then the repeat requests, one blob each (REPEAT_GROUPS of the first evaluation, then the same
+-- groups' of the second; round robin over them is round robin over the groups), then for each of the NEW_POOL new
 -- groups its firing and then its resolved request as a piece count line ("P\n") and P blobs:
 -- the request split at every STARTS_AT. A blob is its length in bytes, "\n", the bytes. Requests
 -- are whole raw HTTP requests (wrk.format). loadgen replays them in the order request() below
@@ -184,12 +189,16 @@ local function host_family(rule)
   return "cloudvirt", "node"
 end
 
--- Prometheus template placeholders rendered as a firing alert shows them.
-local function render(text, labels)
+-- Prometheus template placeholders rendered as a firing alert shows them at `evaluation` (0 or 1:
+-- {{ $value }} differs between the two).
+local function render(text, labels, evaluation)
   return (text:gsub("{{(.-)}}", function(expr)
     if expr:find("$externalLabels.site", 1, true) then return "eqiad" end
     if expr:find("$value", 1, true) then
-      return expr:find("Percentage", 1, true) and "91.27%" or "3"
+      if expr:find("Percentage", 1, true) then
+        return evaluation == 0 and "91.27%" or "91.31%"
+      end
+      return evaluation == 0 and "3" or "4"
     end
     local name = expr:match("%$labels%.([%w_]+)")
     if name then
@@ -258,16 +267,16 @@ local function rfc3339(t) return os.date("!%Y-%m-%dT%H:%M:%S", t) .. ".123456789
 local STARTS_AT = string.rep("#", #rfc3339(0))
 
 local mode, alerts_per_body, t0, path
-local repeat_requests = {}                 -- REPEAT_GROUPS whole requests
+local repeat_requests = {}                 -- 2 * REPEAT_GROUPS whole requests (2 evaluations)
 local new_firing, new_resolved = {}, {}    -- NEW_POOL requests, each split at STARTS_AT
 local new_groups, requests_sent, repeats_sent = 0, 0, 0
 
--- The labels and annotations of alert number `k` of `rule`.
-local function alert_of(rule, k)
+-- The labels and annotations of alert number `k` of `rule`, in `rack`, at `evaluation`.
+local function alert_of(rule, k, rack, evaluation)
   local host, job = host_family(rule)
   local labels = {alertname = rule.alert, team = "wmcs", instance = host .. (1001 + k) .. ":9100",
                   job = job, cluster = "wmcs", site = "eqiad", prometheus = "cloud",
-                  source = "prometheus"}
+                  source = "prometheus", rack = rack}
   for name, value in pairs(rule.labels) do labels[name] = value end
   for name, value in pairs(rule.series or {}) do labels[name] = value end
   local project = projects[k % #projects + 1]
@@ -275,7 +284,7 @@ local function alert_of(rule, k)
   if project == "" and rule.labels.project then project = "wikidumpparse" end
   labels.project = project ~= "" and project or nil
   local annotations = {}
-  for name, text in pairs(rule.annotations) do annotations[name] = render(text, labels) end
+  for name, text in pairs(rule.annotations) do annotations[name] = render(text, labels, evaluation) end
   return labels, annotations
 end
 
@@ -290,17 +299,19 @@ local function intersect(a, b)
   return a
 end
 
--- The firing and the resolved request of group `g`: rule g mod #rules, instances first ..
--- first + N - 1, starting at `starts_at` (a time string, or STARTS_AT), in MODE's format.
-local function group_requests(g, first, starts_at)
+-- The firing and the resolved request of group `g` at `evaluation`: rule g mod #rules, instances
+-- first .. first + N - 1 in a rack of their own, starting at `starts_at` (a time string, or
+-- STARTS_AT), in MODE's format.
+local function group_requests(g, first, starts_at, evaluation)
   local rule = rules[g % #rules + 1]
+  local rack = "r" .. math.floor(first / alerts_per_body)
   local generator_url = json_string("http://prometheus.example:9090/graph?g0.expr=" ..
                                     query_escape(rule.expr) .. "&g0.tab=1")
   local requests = {}
   local alerts = {firing = {}, resolved = {}}
   local common_labels, common_annotations
   for i = 0, alerts_per_body - 1 do
-    local labels, annotations = alert_of(rule, first + i)
+    local labels, annotations = alert_of(rule, first + i, rack, evaluation)
     common_labels = intersect(common_labels, labels)
     common_annotations = intersect(common_annotations, annotations)
     local labels_json, annotations_json = json_map(labels), json_map(annotations)
@@ -326,15 +337,17 @@ local function group_requests(g, first, starts_at)
   for _, status in ipairs({"firing", "resolved"}) do
     local body
     if mode == "webhook" then
-      -- Field order as Alertmanager's webhook notifier marshals them; group_by: [alertname]
-      -- under a route matching team="wmcs".
+      -- Field order as Alertmanager's webhook notifier marshals them; group_by: [alertname,
+      -- rack] under a route matching team="wmcs".
       body = table.concat({
         '{"receiver":"alertrouter","status":"', status, '","alerts":[',
-        table.concat(alerts[status], ","), '],"groupLabels":', json_map({alertname = rule.alert}),
+        table.concat(alerts[status], ","), '],"groupLabels":',
+        json_map({alertname = rule.alert, rack = rack}),
         ',"commonLabels":', json_map(common_labels), ',"commonAnnotations":',
         json_map(common_annotations), ',"externalURL":"http://alertmanager.example:9093"',
         ',"version":"4","groupKey":',
-        json_string('{}/{team="wmcs"}:{alertname="' .. rule.alert .. '"}'), ',"truncatedAlerts":0}'})
+        json_string('{}/{team="wmcs"}:{alertname="' .. rule.alert .. '", rack="' .. rack .. '"}'),
+        ',"truncatedAlerts":0}'})
     else
       body = "[" .. table.concat(alerts[status], ",") .. "]"
     end
@@ -360,10 +373,10 @@ end
 local function dump(file)
   local out = assert(io.open(file, "wb"))
   local function blob(s) out:write(#s, "\n", s) end
-  out:write(string.format("alertrouter-loadgen-requests 1 t0=%d repeat_groups=%d new_pool=%d " ..
+  out:write(string.format("alertrouter-loadgen-requests 2 t0=%d repeats=%d new_pool=%d " ..
                           "resolve_lag=%d alerts=%d\n",
-                          t0, REPEAT_GROUPS, NEW_POOL, RESOLVE_LAG, alerts_per_body))
-  for g = 1, REPEAT_GROUPS do blob(repeat_requests[g]) end
+                          t0, #repeat_requests, NEW_POOL, RESOLVE_LAG, alerts_per_body))
+  for _, r in ipairs(repeat_requests) do blob(r) end
   for p = 1, NEW_POOL do
     for _, pieces in ipairs({new_firing[p], new_resolved[p]}) do
       out:write(#pieces, "\n")
@@ -381,11 +394,15 @@ function init(args)
   end
   path = mode == "webhook" and "/webhook/alertmanager" or "/api/v2/alerts"
   t0 = os.time()
-  for g = 0, REPEAT_GROUPS - 1 do
-    repeat_requests[g + 1] = group_requests(g, g * alerts_per_body, rfc3339(t0 - 600))
+  for evaluation = 0, 1 do
+    for g = 0, REPEAT_GROUPS - 1 do
+      repeat_requests[evaluation * REPEAT_GROUPS + g + 1] =
+          group_requests(g, g * alerts_per_body, rfc3339(t0 - 600), evaluation)
+    end
   end
   for p = 0, NEW_POOL - 1 do
-    local firing, resolved = group_requests(p, NEW_INSTANCE_BASE + p * alerts_per_body, STARTS_AT)
+    local firing, resolved =
+        group_requests(p, NEW_INSTANCE_BASE + p * alerts_per_body, STARTS_AT, 0)
     new_firing[p + 1] = split_at_starts_at(firing)
     new_resolved[p + 1] = split_at_starts_at(resolved)
   end
@@ -420,7 +437,7 @@ function request()
     if g >= 0 then return new_group_request(g, true) end
   end
   repeats_sent = repeats_sent + 1
-  return repeat_requests[repeats_sent % REPEAT_GROUPS + 1]
+  return repeat_requests[repeats_sent % #repeat_requests + 1]
 end
 
 function done(summary, latency, requests)

@@ -68,13 +68,12 @@ std::optional<request_set> load_requests(const std::string& path, std::string& e
   std::string header;
   std::getline(in, header);
   request_set set;
-  int repeat_groups = 0, new_pool = 0, version = 0;
+  int repeats = 0, new_pool = 0, version = 0;
   if (std::sscanf(header.c_str(),
-                  "alertrouter-loadgen-requests %d t0=%ld repeat_groups=%d new_pool=%d "
+                  "alertrouter-loadgen-requests %d t0=%ld repeats=%d new_pool=%d "
                   "resolve_lag=%d alerts=%d",
-                  &version, &set.t0, &repeat_groups, &new_pool, &set.resolve_lag,
-                  &set.alerts) != 6 ||
-      version != 1 || repeat_groups < 1 || new_pool < 1 || set.resolve_lag < 0) {
+                  &version, &set.t0, &repeats, &new_pool, &set.resolve_lag, &set.alerts) != 6 ||
+      version != 2 || repeats < 1 || new_pool < 1 || set.resolve_lag < 0) {
     error = path + ": not a request file of alerts.lua (header '" + header.substr(0, 100) + "')";
     return std::nullopt;
   }
@@ -106,7 +105,7 @@ std::optional<request_set> load_requests(const std::string& path, std::string& e
     }
     return v;
   };
-  for (int g = 0; g < repeat_groups; ++g) {
+  for (int g = 0; g < repeats; ++g) {
     auto b = blob();
     if (!b) {
       error = path + ": truncated or malformed (repeat request " + std::to_string(g) + ")";
