@@ -265,11 +265,17 @@ server_check() {
       /^alertrouter_notifications_total\{.*result="delivered"\} / { delivered += $2 }
       /^alertrouter_notifications_total\{.*result="gave_up"\} /   { gave_up += $2 }
       /^alertrouter_outbox_pending / { pending = $2 }
+      /^alertrouter_webhook_bodies_indexed_total\{how="first_stage"\} / { first_stage = $2 }
+      /^alertrouter_webhook_bodies_indexed_total\{how="same"\} /        { same = $2 }
+      /^alertrouter_webhook_bodies_indexed_total\{how="derived"\} /     { derived = $2 }
+      /^alertrouter_webhook_bodies_replayed_total / { replayed = $2 }
       END { printf "opened=%d reopened=%d resolved=%d duplicates=%d stale=%d 4xx+5xx=%d " \
                    "commits=%d committed_webhooks=%d mean_commit_us=%d " \
-                   "notifications_delivered=%d gave_up=%d still_pending=%d",
+                   "notifications_delivered=%d gave_up=%d still_pending=%d " \
+                   "indexed_first_stage=%d indexed_same=%d indexed_derived=%d replayed=%d",
                    opened, reopened, resolved, dup, stale, bad, commits, committed,
-                   commits ? 1e6 * commit_s / commits : 0, delivered, gave_up, pending }'
+                   commits ? 1e6 * commit_s / commits : 0, delivered, gave_up, pending,
+                   first_stage, same, derived, replayed }'
   else
     curl -sf "http://127.0.0.1:$port/metrics" | awk '
       /^alertmanager_alerts_received_total\{status="firing",version="v2"\} /   { firing = $2 }
