@@ -85,6 +85,7 @@ struct http_server::state : std::enable_shared_from_this<http_server::state> {
     std::vector<std::string> methods;
     std::string allow;  // methods joined for the Allow field
     http_async_handler handler;
+    http_header_check check;  // from check_before_body(); may be empty
   };
 
   state(asio::io_context& io_in, http_limits limits_in, http_warn_log warn_in)
@@ -247,6 +248,7 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
     if (ec) return on_read_error(ec);
     if (refuse_transfer_coding()) return;
     if (parser_->is_done()) return on_request();
+    if (refused_before_body()) return;
     if (!reserve_body()) return;
     const auto& req = parser_->get();
     if (req.version() >= 11 && ascii_iequals(req[http::field::expect], "100-continue")) {
@@ -259,6 +261,32 @@ class http_connection : public std::enable_shared_from_this<http_connection> {
       return;
     }
     read_body();
+  }
+
+  // The route's check_before_body() hook, if it has one and the method is the route's (else the
+  // request goes on to its 404 or 405). True when the check refused the request.
+  bool refused_before_body() {
+    const auto& msg = parser_->get();
+    const std::string_view target = msg.target();
+    const auto q = target.find('?');
+    const auto it = server_->routes.find(std::string(target.substr(0, q)));
+    if (it == server_->routes.end() || !it->second.check) return false;
+    const std::string_view method = msg.method_string();
+    const auto& methods = it->second.methods;
+    if (std::find(methods.begin(), methods.end(), method) == methods.end()) return false;
+
+    http_request head;
+    head.method = std::string(method);
+    head.path = it->first;
+    if (q != std::string_view::npos) head.query = std::string(target.substr(q + 1));
+    for (const auto& f : msg) {
+      head.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    head.remote = remote_;
+    std::optional<http_response> refusal = it->second.check(head);
+    if (!refusal) return false;
+    refuse(std::move(*refusal), "refused before its body was read");
+    return true;
   }
 
   // RFC 9112 6.1 and 6.3: a request whose framing only chunked transfer coding defines. Beast
@@ -671,7 +699,15 @@ void http_server::handle_async(std::string path, std::vector<std::string> method
     if (!allow.empty()) allow += ", ";
     allow += m;
   }
-  state_->routes[std::move(path)] = {std::move(methods), std::move(allow), std::move(handler)};
+  state_->routes[std::move(path)] = {std::move(methods), std::move(allow), std::move(handler), {}};
+}
+
+void http_server::check_before_body(const std::string& path, http_header_check check) {
+  const auto it = state_->routes.find(path);
+  if (it == state_->routes.end()) {
+    throw std::logic_error("http_server::check_before_body: no route for " + path);
+  }
+  it->second.check = std::move(check);
 }
 
 boost::system::result<tcp::endpoint> http_server::bind(std::string_view host, std::uint16_t port) {

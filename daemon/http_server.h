@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -106,6 +107,14 @@ class http_responder {
 // block either.
 using http_async_handler = std::function<void(http_request&, http_responder respond)>;
 
+// Looks at a request whose header has been read and whose body has not (it may not have been
+// sent yet: a client that asked `Expect: 100-continue` waits for the go-ahead). `head` is the
+// request without its body. A response refuses the request before a byte of its body is read or
+// reserved, and without a 100 Continue: the server answers it and closes the connection (the
+// body, if sent, is not read). nullopt lets the request through to its handler. Runs on the io
+// thread; must not block.
+using http_header_check = std::function<std::optional<http_response>(const http_request& head)>;
+
 // Receives one line per degraded event (handler exception, read timeout, rejected connection,
 // accept error). Called on the io thread.
 using http_warn_log = std::function<void(std::string_view message)>;
@@ -162,6 +171,11 @@ class http_server {
   void handle(std::string path, std::vector<std::string> methods, http_handler handler);
   // The same for a handler that may answer later.
   void handle_async(std::string path, std::vector<std::string> methods, http_async_handler handler);
+  // Runs `check` on every request for `path`, with one of its methods, that has a body still to
+  // read, before reading it (see http_header_check). The handler must still check what it
+  // relies on: a request whose body came with its header is not checked here. Call after
+  // handle() or handle_async() for `path`, before start().
+  void check_before_body(const std::string& path, http_header_check check);
 
   // Opens a listening socket on host:port; host is an IP literal or a name resolved once,
   // synchronously (call before running). Port 0 picks an ephemeral port. Returns the bound

@@ -376,11 +376,20 @@ int run(const std::string& config_path, const std::string& listen_flag,
     spdlog::warn("msg=sd_notify detail={}", daemon::log_value(m));
   });
   route(server, stats, "/-/reload", {"POST"}, [&svc, &notifier](http_request& r) {
+    // Refused without the bearer token: systemd is not told of a reload that does not happen.
+    if (svc.check_token(r)) return svc.reload_endpoint(r);
     notifier.reloading();
     http_response resp = svc.reload_endpoint(r);
     notifier.ready();
     return resp;
   });
+  // Without the bearer token (when one is configured), a webhook or reload is refused before
+  // its body is read or reserved, and before a 100 Continue asks the client to send it.
+  server.check_before_body("/webhook/alertmanager", [&svc](const http_request& head) {
+    return svc.check_webhook_header(head);
+  });
+  server.check_before_body("/-/reload",
+                           [&svc](const http_request& head) { return svc.check_token(head); });
 
   auto bound = server.bind(host, port);
   if (!bound) {

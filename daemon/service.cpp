@@ -346,6 +346,19 @@ bool service::authorized(const http_request& req) const {
   return constant_time_equal(header.substr(scheme.size()), current_.bearer_token);
 }
 
+std::optional<http_response> service::check_token(const http_request& req) const {
+  if (authorized(req)) return std::nullopt;
+  http_response r = error_response(401, "missing or wrong bearer token");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+std::optional<http_response> service::check_webhook_header(const http_request& head) {
+  std::optional<http_response> refusal = check_token(head);
+  if (refusal) stats_.webhook_received(webhook_result::unauthorized);
+  return refusal;
+}
+
 http_response service::webhook(http_request& req) {
   std::optional<http_response> answer;
   webhook(req, [&answer](http_response r) { answer = std::move(r); });
@@ -367,12 +380,9 @@ void service::warn_refused(std::string line) {
 
 void service::webhook(http_request& req, std::function<void(http_response)> respond) {
   const auto received_at = std::chrono::steady_clock::now();
-  if (!authorized(req)) {
-    stats_.webhook_received(webhook_result::unauthorized);
+  if (std::optional<http_response> refusal = check_webhook_header(req)) {
     warn_refused("msg=\"webhook refused\" reason=unauthorized remote=" + req.remote);
-    http_response r = error_response(401, "missing or wrong bearer token");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return respond(std::move(r));
+    return respond(std::move(*refusal));
   }
   const char* refusal = nullptr;
   std::string detail;
@@ -827,7 +837,10 @@ http_response service::metrics_page(http_request& req) {
 }
 
 http_response service::reload_endpoint(http_request& req) {
-  (void)req;
+  if (std::optional<http_response> refusal = check_token(req)) {
+    log_(log_level::warn, "msg=\"reload refused\" reason=unauthorized remote=" + req.remote);
+    return std::move(*refusal);
+  }
   reload_outcome o = reload();
   if (o.ok) return json_response(200, json::object{{"status", "success"}});
   json::array errors;

@@ -123,8 +123,17 @@ class service final : public delivery_observer {
   http_response incidents(http_request& req);
   // GET /metrics.
   http_response metrics_page(http_request& req);
-  // POST /-/reload: 200 when the new configuration was taken, 400 with its errors when not.
+  // POST /-/reload: 200 when the new configuration was taken, 400 with its errors when not; 401
+  // (nothing reread) without the bearer token, when one is configured.
   http_response reload_endpoint(http_request& req);
+
+  // When a bearer token is configured and `req` does not carry it: the 401 to answer; nullopt
+  // when it may go on. For http_server::check_before_body() on /-/reload, so an unauthenticated
+  // body is refused before it is read; the handlers check again (a body that came with its
+  // header is not checked before).
+  std::optional<http_response> check_token(const http_request& req) const;
+  // check_token() for the webhook path: a refusal is also counted as an unauthorized webhook.
+  std::optional<http_response> check_webhook_header(const http_request& head);
   // GET /-/healthy and GET /-/ready.
   http_response healthy(http_request& req);
   http_response ready(http_request& req);

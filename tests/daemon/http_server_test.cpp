@@ -172,6 +172,25 @@ class http_server_test : public ::testing::Test {
       http_responder mine = std::move(respond);
       throw std::runtime_error("async handler exploded");
     });
+    // /guarded: its check refuses a body still to be read unless `X-Key: open` came with it.
+    server_->handle("/guarded", {"POST"}, [this](http_request& req) {
+      ++guarded_calls_;
+      http_response res;
+      res.body = std::move(req.body);
+      return res;
+    });
+    server_->check_before_body("/guarded", [this](const http_request& head) {
+      const std::lock_guard lock(log_mutex_);
+      checked_.push_back(head);
+      std::optional<http_response> refusal;
+      if (head.header("x-key") != "open") {
+        refusal.emplace();
+        refusal->status = 401;
+        refusal->body = "no key\n";
+        refusal->headers = {{"WWW-Authenticate", "Bearer"}};
+      }
+      return refusal;
+    });
     const auto ep = server_->bind("127.0.0.1", 0);
     ASSERT_TRUE(ep.has_value()) << ep.error().message();
     endpoint_ = *ep;
@@ -212,6 +231,8 @@ class http_server_test : public ::testing::Test {
   tcp::endpoint endpoint_;
   std::thread io_thread_;
   std::atomic<int> echo_calls_{0};
+  std::atomic<int> guarded_calls_{0};
+  std::vector<http_request> checked_;  // heads /guarded's check saw; under log_mutex_
   std::mutex log_mutex_;
   std::vector<std::string> log_;
   std::vector<std::pair<std::string, unsigned>> refusals_;      // (path, status)
@@ -471,6 +492,68 @@ TEST_F(http_server_test, expect_100_continue_gets_interim_response_then_the_answ
   ASSERT_TRUE(res);
   EXPECT_EQ(res->result_int(), 200u);
   EXPECT_EQ(res->body(), "body");
+}
+
+// A check_before_body() hook refuses a request on its header alone: no 100 Continue, no byte of
+// the body read, the refusal sent and the connection closed; a request it lets through is read
+// and handled as usual.
+TEST_F(http_server_test, a_check_before_the_body_refuses_without_asking_for_it) {
+  start();
+  {
+    client c(endpoint_);
+    ASSERT_FALSE(
+        c.send("POST /guarded?q=1 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+               "Content-Length: 4194304\r\n\r\n"));
+    const auto res = c.read_response();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 401u);  // not 100: the client is not asked for its body
+    EXPECT_EQ(res->body(), "no key\n");
+    EXPECT_EQ((*res)["WWW-Authenticate"], "Bearer");
+    EXPECT_FALSE(res->keep_alive());
+    EXPECT_TRUE(c.read_until_close().closed);
+  }
+  EXPECT_EQ(guarded_calls_, 0);
+  {
+    const std::lock_guard lock(log_mutex_);
+    ASSERT_EQ(checked_.size(), 1u);
+    EXPECT_EQ(checked_[0].method, "POST");
+    EXPECT_EQ(checked_[0].path, "/guarded");
+    EXPECT_EQ(checked_[0].query, "q=1");
+    EXPECT_EQ(checked_[0].header("expect"), "100-continue");
+    EXPECT_TRUE(checked_[0].body.empty());
+    EXPECT_FALSE(checked_[0].remote.empty());
+    ASSERT_EQ(refusals_.size(), 1u);
+    EXPECT_EQ(refusals_[0], (std::pair<std::string, unsigned>("/guarded", 401)));
+  }
+
+  // Let through: 100 Continue, then the body is read and handled.
+  client c(endpoint_);
+  ASSERT_FALSE(
+      c.send("POST /guarded HTTP/1.1\r\nHost: t\r\nX-Key: open\r\n"
+             "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  const auto interim = c.read_response();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->result_int(), 100u);
+  ASSERT_FALSE(c.send("body"));
+  const auto res = c.read_response();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 200u);
+  EXPECT_EQ(res->body(), "body");
+  EXPECT_EQ(guarded_calls_, 1);
+
+  // Another method goes to its 405 without the check; a body that came whole with its header
+  // goes to the handler, which must check for itself (as the contract says).
+  ASSERT_FALSE(c.send("PUT /guarded HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"));
+  const auto put = c.read_response();
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->result_int(), 405u);
+  ASSERT_FALSE(c.send("POST /guarded HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"));
+  const auto whole = c.read_response();
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->result_int(), 200u);
+  EXPECT_EQ(guarded_calls_, 2);
+  const std::lock_guard lock(log_mutex_);
+  EXPECT_EQ(checked_.size(), 2u);  // the refused request and the one let through
 }
 
 TEST_F(http_server_test, header_over_limit_is_431_and_close) {

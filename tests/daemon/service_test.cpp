@@ -699,6 +699,52 @@ TEST_F(service_auth_test, a_reload_takes_the_new_token) {
             200u);
 }
 
+// POST /-/reload rereads the configuration: with a token configured it needs it too, and a
+// refused reload rereads nothing.
+TEST_F(service_auth_test, reload_endpoint_needs_the_token) {
+  svc();
+  write_config(replaced(kConfig, "members: [alice]", "members: [bob]") +
+               "auth:\n  bearer_token_file: " + token_path_ + "\n");
+  http_request req = get("/-/reload");
+  req.method = "POST";
+  for (const std::string value : {"", "Bearer wrong", "Basic s3cret-token"}) {
+    req.headers = {{"Authorization", value}};
+    const http_response r = svc().reload_endpoint(req);
+    EXPECT_EQ(r.status, 401u) << value;
+    EXPECT_EQ(header_of(r, "WWW-Authenticate"), "Bearer");
+    EXPECT_EQ(parsed(r), (json::object{{"error", "missing or wrong bearer token"}}));
+  }
+  // Nothing was reread: no reload counted.
+  EXPECT_TRUE(has_line(metrics_text(), R"(alertrouter_config_reloads_total{result="success"} 0)"))
+      << metrics_text();
+  // Not a webhook: not counted as one.
+  EXPECT_TRUE(
+      has_line(metrics_text(), R"(alertrouter_webhooks_received_total{result="unauthorized"} 0)"));
+
+  req.headers = {{"Authorization", "Bearer s3cret-token"}};
+  const http_response ok = svc().reload_endpoint(req);
+  EXPECT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_TRUE(has_line(metrics_text(), R"(alertrouter_config_reloads_total{result="success"} 1)"));
+}
+
+// The check the daemon runs on a webhook's header, before its body is read: the same verdict as
+// the handler's, and a refusal counted as an unauthorized webhook.
+TEST_F(service_auth_test, the_header_check_refuses_and_counts_before_the_body) {
+  http_request head = get("/webhook/alertmanager");
+  head.method = "POST";
+  const std::optional<http_response> refused = svc().check_webhook_header(head);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 401u);
+  EXPECT_EQ(header_of(*refused, "WWW-Authenticate"), "Bearer");
+  EXPECT_TRUE(
+      has_line(metrics_text(), R"(alertrouter_webhooks_received_total{result="unauthorized"} 1)"));
+  head.headers = {{"Authorization", "Bearer s3cret-token"}};
+  EXPECT_FALSE(svc().check_webhook_header(head).has_value());
+  EXPECT_FALSE(svc().check_token(head).has_value());
+  EXPECT_TRUE(
+      has_line(metrics_text(), R"(alertrouter_webhooks_received_total{result="unauthorized"} 1)"));
+}
+
 TEST_F(service_auth_test, an_empty_token_file_refuses_the_configuration) {
   for (const std::string_view contents : {"", " \n\t\r\n"}) {
     write("token", contents);
@@ -721,6 +767,11 @@ TEST_F(service_auth_test, a_missing_token_file_refuses_the_configuration) {
 
 TEST_F(service_test, without_auth_no_header_is_needed) {
   EXPECT_EQ(send(webhook_body({tools_page()})).status, 200u);
+  http_request req = get("/-/reload");
+  req.method = "POST";
+  EXPECT_FALSE(svc().check_token(req).has_value());
+  EXPECT_FALSE(svc().check_webhook_header(req).has_value());
+  EXPECT_EQ(svc().reload_endpoint(req).status, 200u);
 }
 
 // --- webhook: backpressure and shutdown -------------------------------------------------------
