@@ -214,6 +214,20 @@ class http_server_test : public ::testing::Test {
     return testing::run_on_io(io_, std::move(f), deadline);
   }
 
+  // Sends `head` (request line and fields, without the final CRLF) asking 100-continue for a
+  // 4-byte body; expects the 100, sends the body, and expects it echoed with a 200.
+  static void continue_then_body(client& c, const std::string& head) {
+    ASSERT_FALSE(c.send(head + "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+    const auto interim = c.read_response();
+    ASSERT_TRUE(interim);
+    EXPECT_EQ(interim->result_int(), 100u);
+    ASSERT_FALSE(c.send("body"));
+    const auto res = c.read_response();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->result_int(), 200u);
+    EXPECT_EQ(res->body(), "body");
+  }
+
   http_server_stats stats() {
     return on_io([this] { return server_->stats(); });
   }
@@ -482,16 +496,7 @@ TEST_F(http_server_test, bodies_over_the_server_wide_budget_get_503_before_being
 TEST_F(http_server_test, expect_100_continue_gets_interim_response_then_the_answer) {
   start();
   client c(endpoint_);
-  ASSERT_FALSE(c.send(
-      "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
-  const auto interim = c.read_response();
-  ASSERT_TRUE(interim);
-  EXPECT_EQ(interim->result_int(), 100u);
-  ASSERT_FALSE(c.send("body"));
-  const auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->result_int(), 200u);
-  EXPECT_EQ(res->body(), "body");
+  continue_then_body(c, "POST /echo HTTP/1.1\r\nHost: t\r\n");
 }
 
 // A check_before_body() hook refuses a request on its header alone: no 100 Continue, no byte of
@@ -528,17 +533,7 @@ TEST_F(http_server_test, a_check_before_the_body_refuses_without_asking_for_it) 
 
   // Let through: 100 Continue, then the body is read and handled.
   client c(endpoint_);
-  ASSERT_FALSE(
-      c.send("POST /guarded HTTP/1.1\r\nHost: t\r\nX-Key: open\r\n"
-             "Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
-  const auto interim = c.read_response();
-  ASSERT_TRUE(interim);
-  EXPECT_EQ(interim->result_int(), 100u);
-  ASSERT_FALSE(c.send("body"));
-  const auto res = c.read_response();
-  ASSERT_TRUE(res);
-  EXPECT_EQ(res->result_int(), 200u);
-  EXPECT_EQ(res->body(), "body");
+  continue_then_body(c, "POST /guarded HTTP/1.1\r\nHost: t\r\nX-Key: open\r\n");
   EXPECT_EQ(guarded_calls_, 1);
 
   // Another method goes to its 405 without the check; a body that came whole with its header
