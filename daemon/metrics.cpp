@@ -303,7 +303,8 @@ metrics::metrics(std::string_view version)
                        "Incidents evicted because the incident table was full.");
   webhook_warnings_suppressed_ =
       counter("alertrouter_webhook_warnings_suppressed_total",
-              "\"webhook refused\" warn lines not written: over 10 per second (each refusal is "
+              "\"webhook refused\" and \"reload refused\" warn lines not written: over 10 per "
+              "second (each webhook refusal is "
               "still counted in alertrouter_webhooks_received_total).");
 
   auto& indexed =

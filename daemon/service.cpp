@@ -838,7 +838,7 @@ http_response service::metrics_page(http_request& req) {
 
 http_response service::reload_endpoint(http_request& req) {
   if (std::optional<http_response> refusal = check_token(req)) {
-    log_(log_level::warn, "msg=\"reload refused\" reason=unauthorized remote=" + req.remote);
+    warn_refused("msg=\"reload refused\" reason=unauthorized remote=" + req.remote);
     return std::move(*refusal);
   }
   reload_outcome o = reload();

@@ -163,7 +163,8 @@ class service final : public delivery_observer {
 
  private:
   bool authorized(const http_request& req) const;
-  // A "webhook refused" warn line, rate limited (a client can send one per request).
+  // A "webhook refused" or "reload refused" warn line, rate limited (a client can send one per
+  // request).
   void warn_refused(std::string line);
   // What an accepted body adds to the ingest metrics, counted only once it is answered 200: a
   // body answered 503 (a failed commit) changed nothing, and Alertmanager sends it again.
